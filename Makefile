@@ -1,0 +1,46 @@
+# mailfleet — every entry point installs what it needs itself (a virtualenv in .venv, Debian
+# packages for the test servers when run as root). See README.md.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_LOCAL_TEMP := $(CURDIR)/.work/ansible-tmp
+export ANSIBLE_HOME := $(CURDIR)/.work/ansible-home
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: venv demo test lint unit molecule bench simulate system-deps clean
+
+$(STAMP): requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+system-deps:
+	bash tests/setup/system-deps.sh
+
+demo: venv
+	bash tests/setup/demo.sh
+
+lint: venv
+	yamllint -s .
+	ansible-lint --profile production
+
+unit: venv system-deps
+	$(PY) -m pytest -q tests
+
+molecule: venv system-deps
+	cd roles/pmta_config && molecule test --all
+
+test: lint unit molecule
+
+bench: venv system-deps
+	$(PY) bench/run.py
+
+clean:
+	rm -rf .work

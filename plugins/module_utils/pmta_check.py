@@ -1,0 +1,448 @@
+# -*- coding: utf-8 -*-
+"""mailfleet's own PowerMTA configuration checker.
+
+Standard library only: it runs on PowerMTA hosts inside the ``pmta_config`` module, on the staged
+file, before it replaces the live configuration (``pmta test config`` only checks the live file).
+
+It checks what the PowerMTA v5.0 User's Guide defines (section 3.3): balanced ``<tag> … </tag>``
+blocks, directives known in each context, IP and host syntax of ``smtp-source-host``, rate and
+boolean syntax, pool members and ``default-virtual-mta`` targets defined, a pool never named like a
+VirtualMTA, ``<smtp-user>`` sources defined, DKIM key files present and readable, included files
+present. Every problem is reported as ``FILE:LINE: message``.
+"""
+from __future__ import absolute_import, division, print_function
+
+import glob
+import ipaddress
+import os
+import re
+
+__metaclass__ = type
+
+_W = lambda text: frozenset(text.split())  # noqa: E731 - compact directive tables
+
+GLOBAL = _W("""
+total-max-smtp-out total-max-smtp-in postmaster spool spool-delete-corrupted spool-min-free-space
+spool-max-recipients run-as-root smtp-server-tls-certificate smtp-server-tls-ca-file
+smtp-server-tls-allow-sslv3 smtp-server-tls-allow-tlsv1 smtp-server-tls-allow-tlsv1.1
+smtp-server-tls-allow-tlsv1.2 smtp-server-tls-ciphers smtp-source-host alias smtp-ip smtp-port
+smtp-listener custom-dsn-from-header smtp-await-slot host-id domain-suffix host-name name-server
+thread-min-priority thread-max-priority thread-reuse mailmerge-expands-undefined-variables
+pmc-acct-min-free-space include always-allow-relaying relay-domain relay-address relay-debug
+domain-key invalid-virtual-mta-fallback include-headers-from domain-macro pickup
+pickup-retry-interval pickup-remove-dot dummy-smtp-ip dummy-smtp-port dummy-smtp-await-slot
+dummy-smtp-has-chunking dummy-smtp-has-pipelining dummy-smtp-has-verp dummy-smtp-latency
+dummy-smtp-update-stats http-mgmt-port http-redirect-to-https http-access http-csrf-protection
+http-api-key http-strict-transport-security-max-age http-mgmt-source no-http-mgmt-source
+http-tls-allow-sslv3 http-tls-allow-tlsv1 http-tls-allow-tlsv1.1 http-tls-allow-tlsv1.2
+http-tls-ciphers http-tls-ca-file http-log-tls http-log-data http-log-requests
+http-default-max-items http-default-sort-order log-auto-rotation log-file log-rotate
+log-file-world-readable mx-connection-limit ip-connection-limit use-proxy
+""")
+SOURCE = _W("""
+add-date-header date-header-time bcc add-message-id-header add-received-header allow-auth
+smtp-max-auth-failure-rate remove-header require-auth allow-mailmerge allow-unencrypted-plain-auth
+allow-starttls require-starttls-before-auth broken-auth-clients verp-default check-dkim-inbound
+trace-dkim-check trace-spf-check check-spf-inbound check-spf-inbound-best-guess
+check-spf-inbound-max-void-lookups check-iprev-inbound trace-iprev-check
+reject-iprev-check-temperror reject-iprev-check-permerror reject-iprev-check-fail
+suppress-local-dsn dsn-return-default default-virtual-mta log-tls reject-invalid-virtual-mta
+disconnect-on-transient-error hide-message-source max-message-size max-message-hops
+max-rcpt-per-message too-many-rcpts-fails-message suppression-lists pattern-list process-x-envid
+process-x-dkim-options process-x-dkim-key retain-x-dkim-key jobid-prefix process-x-job jobid-header
+retain-x-job process-x-virtual-mta retain-x-virtual-mta add-x-virtual-mta-header source-group
+smtp-data-timeout smtp-command-timeout process-x-schedule retain-x-schedule retain-x-dkim-options
+allow-chunking allow-smtputf8 smtp-service log-connections log-commands log-data
+allow-empty-x-virtual-mta accept-invalid-recipients reject-spf-check-temperror
+reject-spf-check-permerror reject-spf-check-fail always-allow-api-submission auto-qualify-domain
+include always-allow-relaying
+""")
+SMTP_USER = _W("password authentication-method tls-certificate source")
+DOMAIN = _W("""
+max-errors-per-connection check-spf-outbound dsn-format log-resolution log-transfer-failures
+log-disabled-ips max-events-recorded disable-acct-records deliver-local-dsn bounce-after
+bcc-upon-delivery allow-priority-interruption allow-priority-interruption-during-transfer
+queue-priority track-recipient-events delivery-priority notify-of-delay-every dkim-sign
+dkim-add-body-limit dkim-add-timestamp dkim-algorithm dkim-body-canon dkim-headers-canon
+dkim-expire-after dkim-query-method dkim-headers dkim-identity dkim-identity-fallback
+dkim-disallow-adding-headers queue-to source-ip-max-msg-rate max-msg-rate backoff-max-msg-rate
+max-msg-per-hour backoff-max-msg-per-hour max-data-volume-rate backoff-max-data-volume-rate
+retry-after backoff-retry-after retry-recipients-after backoff-notify disabled-source-ip-notify
+backoff-to-normal-after backoff-to-normal-after-delivery backoff-upon-all-sources-disabled
+reenable-source-ip-after max-cold-virtual-mta-msg reroute-to-virtual-mta
+backoff-reroute-to-virtual-mta type allow-cancel-during-transfer auth-username
+smtp-data-termination-timeout auth-password use-unencrypted-plain-auth smtp-553-means-invalid-mailbox
+smtp-421-means-mx-unavailable replace-smtp-421-service-response bounce-upon-no-mx
+bounce-upon-5xx-greeting bounce-upon-pix-transfer-failure bounce-upon-transfer-failure
+connect-timeout smtp-greeting-timeout data-send-timeout ignore-8bitmime ignore-chunking
+ignore-pipelining ignore-dsn max-msg-per-connection max-rcpt-per-transaction max-rcpt-per-message
+max-smtp-out backoff-max-smtp-out max-smtp-out-per-source-ip source-ip-max-smtp-out
+smtp-out-rampup-interval max-connect-rate source-ip-max-connect-rate connection-idle-timeout
+source-ip-max-data-volume-rate backoff-max-connect-rate retry-upon-new-mail pix-bug-workaround
+route default-smtp-port smtp-hosts smtp-pattern-list
+assume-delivery-upon-data-termination-timeout disable-mx-rollup include use-starttls
+require-starttls use-dane reuse-ssl-session smtp-tls-allow-tlsv1 smtp-tls-allow-tlsv1.1
+smtp-tls-allow-tlsv1.2 smtp-tls-allow-sslv3 smtp-tls-ca-file smtp-tls-ciphers log-tls
+discard-as-bounce file-format file-destination command macro-variables-preserve-case
+http-delivery-url http-delivery-extra-headers add-x-msys-api-header sparkpost-sandbox
+sparkpost-ip-pool
+""")
+ACCT_FILE = _W("""
+delete-after move-to move-interval max-size queue-filter retry-interval iso-times user-string
+write-timeout map-header-to-field records record-fields world-readable count-moved-records sync
+privacy-policy
+""")
+VMTA = _W("""
+use-proxy max-smtp-msg-rate max-smtp-data-volume-rate cold-virtual-mta host-name domain-key
+include-headers-from max-smtp-out rewrite-list include smtp-source-host
+""")
+POOL = _W("""
+virtual-mta domain domain-key include-headers-from max-smtp-msg-rate max-smtp-out rewrite-list
+max-smtp-data-volume-rate
+""")
+
+# block tag -> (directives allowed inside, blocks allowed inside)
+CONTEXTS = {
+    None: (GLOBAL, {"source", "smtp-user", "domain", "acct-file", "virtual-mta", "virtual-mta-pool",
+                    "mx-rollup-list", "smtp-pattern-list", "pattern-list", "spool", "bounce-processor",
+                    "feedback-loop-processor", "address-list", "email-patterns", "source-group", "dns",
+                    "smtp-listener", "rewrite-list", "domain-key-list", "transmissions-api",
+                    "transmissions-api-listener"}),
+    "source": (SOURCE, set()),
+    "smtp-user": (SMTP_USER, set()),
+    "domain": (DOMAIN, set()),
+    "acct-file": (ACCT_FILE, set()),
+    "virtual-mta": (VMTA, {"domain"}),
+    "virtual-mta-pool": (POOL, {"domain"}),
+    "mx-rollup-list": (_W("mx"), set()),
+    "smtp-pattern-list": (_W("reply mail-from rcpt-to include"), set()),
+    "pattern-list": (_W("header mail-from rcpt-to pattern-list"), set()),
+    "spool": (_W("delete-file-holders deliver-only priority min-free-space"), set()),
+    "bounce-processor": (_W("deliver-unmatched-email deliver-matched-email deliver-email "
+                            "forward-unmatched-to forward-errors-to address-list"), set()),
+    "feedback-loop-processor": (_W("deliver-unmatched-email deliver-matched-email deliver-email "
+                                   "forward-unmatched-to forward-errors-to address-list"), set()),
+    "address-list": (_W("address address-file domain"), set()),
+    "email-patterns": (_W("body-pattern-file log-match-info"), set()),
+    "source-group": (_W("max-smtp-in reserved-smtp-in"), set()),
+    "dns": (_W("precached-domains-file precached-refresh-interval precached-max-domains"), set()),
+    "smtp-listener": (_W("await-slot immediate-tls source tls-certificate tls-allow-tlsv1.2 "
+                         "tls-allow-tlsv1.1 tls-allow-tlsv1 tls-allow-sslv3 tls-ciphers tls-ca-file"), set()),
+    "rewrite-list": (_W("mail-from from-domain"), set()),
+    "domain-key-list": (_W("domain-key"), set()),
+    "transmissions-api": (_W("log-requests api-key log-data log-tls"), set()),
+    "transmissions-api-listener": (_W("tls-certificate tls-allow-tlsv1.2 tls-allow-tlsv1.1 "
+                                      "tls-allow-tlsv1 tls-allow-sslv3 tls-ciphers tls-ca-file"), set()),
+}
+BOOLEAN = _W("""
+always-allow-relaying process-x-virtual-mta allow-mailmerge dkim-sign use-starttls require-starttls
+smtp-service require-auth allow-auth allow-starttls disable-mx-rollup run-as-root
+""")
+RATE = _W("max-msg-rate max-smtp-msg-rate backoff-max-msg-rate source-ip-max-msg-rate max-connect-rate")
+RATE_RE = re.compile(r"^(unlimited|0|\d+/(\d+)?(d|day|h|hr|m|min|s|sec))$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+HOST_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]"
+                     r"[A-Za-z0-9-]{0,61}[A-Za-z0-9]\.?$")
+TAG_RE = re.compile(r"^<(/?)([A-Za-z][A-Za-z0-9-]*)(?:\s+([^>]*?))?\s*>$")
+INCLUDABLE = {None, "source", "domain", "virtual-mta"}
+
+
+class Problem:
+    __slots__ = ("path", "line", "message")
+
+    def __init__(self, path, line, message):
+        self.path, self.line, self.message = path, line, message
+
+    def __str__(self):
+        return "%s:%d: %s" % (self.path, self.line, self.message)
+
+
+def split_words(text):
+    """Split a directive line into words, honouring double quotes."""
+    words, cur, quoted, had = [], [], False, False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+            had = True
+        elif ch.isspace() and not quoted:
+            if cur or had:
+                words.append("".join(cur))
+            cur, had = [], False
+        else:
+            cur.append(ch)
+    if cur or had:
+        words.append("".join(cur))
+    return words, quoted
+
+
+def _strip_comment(line):
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "#" and not quoted:
+            return line[:i]
+    return line
+
+
+class ConfigChecker:
+    """Parse a PowerMTA config (following includes) and collect problems.
+
+    ``root_prefix`` is prepended to absolute paths found in the config before they are looked up on
+    disk (to check a host's config copied under a local directory); ``extra_directives`` lets an
+    operator allow directives of a newer PowerMTA release than the guide this checker follows;
+    ``assume_present`` names files about to be deployed with the config (check mode).
+    """
+
+    def __init__(self, root_prefix="", extra_directives=(), assume_present=()):
+        self.root_prefix = root_prefix.rstrip("/")
+        self.extra = frozenset(extra_directives)
+        self.assume_present = frozenset(assume_present)
+        self.problems = []
+        self.vmtas = {}
+        self.pools = {}
+        self.pool_members = []
+        self.sources = {}
+        self.user_sources = []
+        self.default_vmtas = []
+        self.cold_refs = []
+        self._seen_files = set()
+
+    def _disk(self, path):
+        if self.root_prefix and path.startswith("/"):
+            return self.root_prefix + path
+        return path
+
+    def add(self, path, line, message):
+        self.problems.append(Problem(path, line, message))
+
+    def check_file(self, path, display=None):
+        display = display or path
+        try:
+            with open(path, "r", encoding="utf-8") as handle:
+                text = handle.read()
+        except (IOError, OSError) as exc:
+            self.add(display, 0, "cannot read: %s" % (exc.strerror or exc))
+            return self
+        except UnicodeDecodeError:
+            self.add(display, 0, "not valid UTF-8")
+            return self
+        self.check_text(text, display)
+        return self
+
+    def check_text(self, text, display, stack=None):
+        stack = [] if stack is None else stack
+        base_depth = len(stack)
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = _strip_comment(raw).strip()
+            if not line:
+                continue
+            if line.startswith("<"):
+                self._tag(line, display, number, stack)
+                continue
+            words, open_quote = split_words(line)
+            if open_quote:
+                self.add(display, number, "unbalanced double quote")
+                continue
+            context = stack[-1][0] if stack else None
+            self._directive(words, display, number, context, stack)
+        while len(stack) > base_depth:
+            tag, _arg, where = stack.pop()
+            self.add(display, where, "<%s> is never closed" % tag)
+        return self
+
+    def _tag(self, line, display, number, stack):
+        match = TAG_RE.match(line)
+        if not match:
+            self.add(display, number, "malformed tag %r" % line)
+            return
+        closing, tag, arg = match.group(1), match.group(2).lower(), (match.group(3) or "").strip()
+        context = stack[-1][0] if stack else None
+        if closing:
+            if not stack:
+                self.add(display, number, "</%s> closes nothing" % tag)
+            elif stack[-1][0] != tag:
+                self.add(display, number, "</%s> found where </%s> (opened at line %d) was expected" % (
+                    tag, stack[-1][0], stack[-1][2]))
+                stack.pop()
+            else:
+                stack.pop()
+            return
+        allowed_blocks = CONTEXTS.get(context, (set(), set()))[1]
+        if tag not in CONTEXTS:
+            self.add(display, number, "unknown block <%s>" % tag)
+        elif tag not in allowed_blocks:
+            self.add(display, number, "<%s> is not allowed inside <%s>" % (tag, context or "global"))
+        if tag in ("virtual-mta", "virtual-mta-pool", "source", "smtp-user", "domain", "acct-file",
+                   "smtp-listener") and not arg:
+            self.add(display, number, "<%s> needs an argument" % tag)
+        if tag == "virtual-mta" and arg:
+            self._define(self.vmtas, arg, display, number, "VirtualMTA")
+        elif tag == "virtual-mta-pool" and arg:
+            self._define(self.pools, arg, display, number, "VirtualMTA pool")
+        elif tag == "source" and arg:
+            self._define(self.sources, arg, display, number, "source")
+        stack.append((tag, arg, number))
+
+    def _define(self, table, name, display, number, what):
+        if not NAME_RE.match(name) and what != "source":
+            self.add(display, number, "invalid %s name %r" % (what, name))
+        if name in table:
+            self.add(display, number, "%s %s is defined twice (first at %s:%d)" % (
+                what, name, table[name][0], table[name][1]))
+        else:
+            table[name] = (display, number)
+
+    def _directive(self, words, display, number, context, stack):
+        name = words[0].lower()
+        args = words[1:]
+        allowed = CONTEXTS.get(context, (frozenset(), set()))[0]
+        if name not in allowed and name not in self.extra:
+            self.add(display, number, "unknown directive %r in %s" % (
+                name, "<%s>" % context if context else "the global context"))
+            return
+        if name == "include":
+            self._include(args, display, number, context, stack)
+            return
+        if name in BOOLEAN and args and args[0].lower() not in ("yes", "no", "true", "false"):
+            self.add(display, number, "%s expects yes|no|true|false, got %r" % (name, args[0]))
+        if name in RATE:
+            if not args or not RATE_RE.match(args[0]):
+                self.add(display, number, "%s expects unlimited, 0 or N/[M]{d|h|m|s}, got %r" % (
+                    name, " ".join(args)))
+        if name == "smtp-source-host":
+            self._source_host(args, display, number)
+        elif name == "virtual-mta" and context == "virtual-mta-pool":
+            if len(args) != 1:
+                self.add(display, number, "virtual-mta expects one VirtualMTA name")
+            else:
+                self.pool_members.append((args[0], stack[-1][1], display, number))
+        elif name == "default-virtual-mta":
+            if len(args) != 1:
+                self.add(display, number, "default-virtual-mta expects one name")
+            elif args[0] != "by-smtp-source-ip":
+                self.default_vmtas.append((args[0], display, number))
+        elif name == "source" and context == "smtp-user":
+            if len(args) != 1:
+                self.add(display, number, "source expects one source name")
+            else:
+                self.user_sources.append((args[0], stack[-1][1], display, number))
+        elif name == "cold-virtual-mta":
+            if len(args) != 1:
+                self.add(display, number, "cold-virtual-mta expects one VirtualMTA name")
+            else:
+                self.cold_refs.append((args[0], display, number))
+        elif name == "domain-key":
+            self._domain_key(args, display, number)
+        elif name == "mx":
+            if len(args) < 2 or not args[1].endswith(".rollup"):
+                self.add(display, number, "mx expects 'mx PATTERN NAME.rollup [rollup-by-ip]'")
+        elif name == "smtp-listener":
+            if not args or not re.match(r"^[^:\s]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$", args[0]):
+                self.add(display, number, "smtp-listener expects ADDRESS:PORT, got %r" % " ".join(args))
+        elif name == "password" and context == "smtp-user" and not args:
+            self.add(display, number, "password needs a value")
+
+    def _source_host(self, args, display, number):
+        if len(args) != 2:
+            self.add(display, number, "smtp-source-host expects 'IP HOST-NAME', got %r" % " ".join(args))
+            return
+        try:
+            if "/" in args[0]:
+                ipaddress.ip_network(args[0], strict=False)
+            else:
+                ipaddress.ip_address(args[0])
+        except ValueError:
+            self.add(display, number, "smtp-source-host: %r is not an IP address (the IP comes first)" % args[0])
+        if not HOST_RE.match(args[1]):
+            self.add(display, number, "smtp-source-host: %r is not a valid host name" % args[1])
+
+    def _domain_key(self, args, display, number):
+        parts = "".join(args).split(",")
+        if len(parts) != 3 or not all(parts):
+            self.add(display, number, "domain-key expects SELECTOR,DOMAIN,FILE, got %r" % " ".join(args))
+            return
+        path = self._disk(parts[2])
+        if parts[2] in self.assume_present:
+            return
+        if not os.path.isfile(path):
+            self.add(display, number, "DKIM key file %s does not exist" % parts[2])
+        elif not os.access(path, os.R_OK):
+            self.add(display, number, "DKIM key file %s is not readable" % parts[2])
+        else:
+            try:
+                with open(path, "r") as handle:
+                    head = handle.read(64)
+            except (IOError, OSError, UnicodeDecodeError):
+                head = ""
+            if "-----BEGIN" not in head:
+                self.add(display, number, "DKIM key file %s is not a PEM private key" % parts[2])
+
+    def _include(self, args, display, number, context, stack):
+        if context not in INCLUDABLE:
+            self.add(display, number, "include is not allowed inside <%s>" % context)
+            return
+        if len(args) != 1:
+            self.add(display, number, "include expects one file name or pattern")
+            return
+        if args[0] in self.assume_present:
+            return
+        pattern = self._disk(args[0])
+        matches = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
+        for path in matches:
+            real = os.path.realpath(path)
+            if real in self._seen_files:
+                self.add(display, number, "include loop through %s" % args[0])
+                continue
+            if not os.path.isfile(path):
+                self.add(display, number, "included file %s does not exist" % args[0])
+                continue
+            self._seen_files.add(real)
+            try:
+                with open(path, "r", encoding="utf-8") as handle:
+                    text = handle.read()
+            except (IOError, OSError, UnicodeDecodeError) as exc:
+                self.add(display, number, "cannot read included file %s: %s" % (args[0], exc))
+                continue
+            self.check_text(text, args[0] if not self.root_prefix else path, stack)
+            self._seen_files.discard(real)
+
+    def finish(self):
+        """Cross-references, once every file is read. Returns the list of problems."""
+        for name, where in sorted(self.pools.items()):
+            if name in self.vmtas:
+                self.add(where[0], where[1], "pool %s has the same name as a VirtualMTA (%s:%d)" % (
+                    name, self.vmtas[name][0], self.vmtas[name][1]))
+        membership = {}
+        for member, pool, display, number in self.pool_members:
+            if member not in self.vmtas:
+                self.add(display, number, "pool %s lists VirtualMTA %s, which is not defined" % (pool, member))
+            membership.setdefault(member, set()).add(pool)
+        for target, display, number in self.default_vmtas:
+            if target not in self.vmtas and target not in self.pools:
+                self.add(display, number, "default-virtual-mta %s names no VirtualMTA or pool" % target)
+        for target, display, number in self.cold_refs:
+            if target not in self.vmtas:
+                self.add(display, number, "cold-virtual-mta %s is not defined" % target)
+        for source, user, display, number in self.user_sources:
+            if source not in self.sources:
+                self.add(display, number, "smtp-user %s uses source %s, which is not defined" % (user, source))
+        for name in self.pools:
+            if not any(pool == name for _m, pool, _d, _n in self.pool_members):
+                where = self.pools[name]
+                self.add(where[0], where[1], "pool %s has no member" % name)
+        return self.problems
+
+
+def check_config(path, root_prefix="", extra_directives=(), display=None):
+    """Check the config at ``path`` (and what it includes). Returns a list of problem strings."""
+    checker = ConfigChecker(root_prefix=root_prefix, extra_directives=extra_directives)
+    checker.check_file(path, display)
+    return [str(p) for p in checker.finish()]
+
+
+def check_text(text, display, extra_directives=(), assume_present=()):
+    """Check configuration text that is not on disk yet (included files are read from disk)."""
+    checker = ConfigChecker(extra_directives=extra_directives, assume_present=assume_present)
+    checker.check_text(text, display)
+    return [str(p) for p in checker.finish()]
