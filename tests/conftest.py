@@ -1,8 +1,9 @@
-"""Shared pytest setup: make the mailfleet.fleet collection importable."""
+"""Shared pytest setup: make the mailfleet.fleet collection and tests/helpers.py importable."""
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COLLECTIONS = os.path.join(ROOT, "collections")
-if COLLECTIONS not in sys.path:
-    sys.path.insert(0, COLLECTIONS)
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TESTS)
+for path in (os.path.join(ROOT, "collections"), TESTS):
+    if path not in sys.path:
+        sys.path.insert(0, path)

@@ -8,7 +8,6 @@ __metaclass__ = type
 import datetime
 import os
 
-from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 from ansible_collections.mailfleet.fleet.plugins.module_utils import fleet
@@ -30,7 +29,7 @@ def _plain(value):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("today", "key_dir"))
+    _VALID_ARGS = frozenset(("today",))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -38,32 +37,35 @@ class ActionModule(ActionBase):
         hostvars = task_vars["hostvars"]
         groups = task_vars.get("groups", {})
         sources = [to_native(s) for s in task_vars.get("ansible_inventory_sources", [])]
+        host_groups = {name: [g for g in groups if g not in ("all", "ungrouped") and name in groups[g]]
+                       for name in groups.get("all", [])}
+        locator = Locator(sources, host_groups, relative_to=os.getcwd())
 
-        errors_before = []
+        # Ansible raises many exception types while loading and templating variables: each is
+        # turned into the file and line at fault (or the variable), never a traceback.
+        load_errors = []
         inventory = {"globals": {}, "hosts": {}}
         try:
             for name in GLOBAL_VARS:
                 if name in task_vars:
                     inventory["globals"][name] = _plain(self._templar.template(task_vars[name]))
-        except AnsibleError as exc:
-            errors_before.append("cannot resolve the global variables: %s" % to_native(exc))
-        host_groups = {}
+        except Exception as exc:  # noqa: BLE001
+            load_errors.extend(locator.load_errors(None) or ["cannot resolve the global variables: %s" % to_native(exc)])
         for host in sorted(groups.get("all", [])):
-            hvars = hostvars[host]
-            names = [g for g in hvars.get("group_names", [])]
-            host_groups[host] = names
-            entry = {"groups": names, "vars": {}}
-            if fleet.IPS_VAR in hvars:
-                try:
+            entry = {"groups": host_groups[host], "vars": {}}
+            try:
+                hvars = hostvars[host]
+                if fleet.IPS_VAR in hvars:
                     entry["vars"][fleet.IPS_VAR] = _plain(hvars[fleet.IPS_VAR])
-                except AnsibleError as exc:
-                    errors_before.append("host %s: cannot resolve %s: %s" % (host, fleet.IPS_VAR, to_native(exc)))
+            except Exception as exc:  # noqa: BLE001
+                load_errors.extend(locator.load_errors(host) or [
+                    "host %s: cannot load its variables: %s" % (host, to_native(exc))])
+                continue
             inventory["hosts"][host] = entry
 
         model, errors = fleet.build_model(inventory)
         base = self._inventory_base(sources)
-        locator = Locator(sources, host_groups, relative_to=os.getcwd())
-        messages = list(errors_before)
+        messages = sorted(set(load_errors), key=load_errors.index)
         for err in errors:
             messages.append(err.format(locator.locate(err.host, err.var, err.path)))
         messages += self._check_key_files(model, base, locator)
@@ -117,7 +119,7 @@ class ActionModule(ActionBase):
                     path = ref if os.path.isabs(ref) else os.path.join(base, ref)
                     problem = None
                     if not os.path.isfile(path):
-                        problem = "DKIM key file %s does not exist (relative paths start at %s)" % (ref, base)
+                        problem = "DKIM key file %s does not exist (relative paths start at the inventory directory)" % ref
                     else:
                         with open(path, "rb") as handle:
                             head = handle.read(64)

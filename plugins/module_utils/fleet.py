@@ -245,7 +245,9 @@ def normalize_schedule(raw, chk=None, var=SCHEDULES_VAR, path=""):
             out["stages"].append({"volume": volume, "min_days": days})
     last = out["stages"][-1]["volume"] if out["stages"] else 0
     full_rate = raw.get("full_rate", last)
-    if not (_is_int(full_rate) and full_rate > 0):
+    if "full_rate" not in raw and not last:
+        pass  # no valid stage: the stage errors say it all
+    elif not (_is_int(full_rate) and full_rate > 0):
         chk.err(var, path + ".full_rate", "expected a positive integer (daily cap once warm), got %r" % (full_rate,))
         full_rate = last
     elif full_rate < last:
@@ -265,6 +267,7 @@ def normalize_schedule(raw, chk=None, var=SCHEDULES_VAR, path=""):
                 continue
             chk.unknown_keys(spec, ("share", "cap"), var, ppath)
             share, cap = spec.get("share"), spec.get("cap")
+            given = share is not None or cap is not None
             if share is not None and not (_is_number(share) and 0 < share <= 1):
                 chk.err(var, ppath + ".share", "expected a fraction in (0, 1], got %r" % (share,))
                 share = None
@@ -272,6 +275,8 @@ def normalize_schedule(raw, chk=None, var=SCHEDULES_VAR, path=""):
                 chk.err(var, ppath + ".cap", "expected a positive integer, got %r" % (cap,))
                 cap = None
             if share is None and cap is None:
+                if given:
+                    continue
                 chk.err(var, ppath, "set 'share' (fraction of the IP's daily cap) or 'cap' (messages a day)")
                 continue
             out["providers"][name] = {"share": float(share) if share is not None else None, "cap": cap}

@@ -40,20 +40,23 @@ def _get(node, key):
     return None, None
 
 
-def _walk(node, path):
-    """Deepest node reachable along ``path`` (``.a[2].b``), as (node, fully_found)."""
+def _walk(knode, node, path):
+    """Node whose line best shows ``path`` (``.a[2].b``) below the variable ``knode: node``: the key
+    for a mapping entry, the item for a list entry, or the deepest existing parent when a key is
+    missing."""
+    shown = knode
     for match in _TOKEN.finditer(path):
         key, index = match.group(1), match.group(2)
         if index is not None:
-            if isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
-                node = node.value[int(index)]
-                continue
-            return node, False
+            if not (isinstance(node, yaml.SequenceNode) and int(index) < len(node.value)):
+                break
+            node = shown = node.value[int(index)]
+            continue
         knode, vnode = _get(node, key)
         if vnode is None:
-            return node, False
-        node = vnode if not isinstance(vnode, yaml.ScalarNode) else knode
-    return node, True
+            break
+        node, shown = vnode, knode
+    return shown
 
 
 def _vars_files(base, kind, name):
@@ -129,6 +132,53 @@ class Locator:
                 visit(group)
         return found
 
+    def load_errors(self, host):
+        """``file:line: message`` for every vars file of ``host`` that YAML cannot load."""
+        problems = []
+        seen = set()
+        for filename, _is_inventory in self._candidates(host):
+            if filename in seen:
+                continue
+            seen.add(filename)
+            try:
+                with open(filename, "r", encoding="utf-8") as handle:
+                    text = handle.read()
+                if text.startswith("$ANSIBLE_VAULT"):
+                    continue
+                yaml.safe_load(text)
+            except yaml.MarkedYAMLError as exc:
+                mark = exc.problem_mark or exc.context_mark
+                problems.append("%s:%d: YAML error: %s" % (self._show(filename), mark.line + 1 if mark else 0, exc.problem))
+            except (ValueError, TypeError) as exc:
+                problems.append("%s:%d: YAML cannot read this value: %s" % (
+                    self._show(filename), self._bad_scalar_line(text), exc))
+            except (IOError, OSError, UnicodeDecodeError) as exc:
+                problems.append("%s: cannot read: %s" % (self._show(filename), exc))
+        return problems
+
+    @staticmethod
+    def _bad_scalar_line(text):
+        """Line of the first scalar PyYAML cannot construct (an impossible date, for example)."""
+        constructor = yaml.SafeLoader(text)
+        try:
+            root = constructor.get_single_node()
+        except yaml.YAMLError:
+            return 0
+        stack = [root] if root is not None else []
+        while stack:
+            node = stack.pop(0)
+            if isinstance(node, yaml.ScalarNode):
+                try:
+                    constructor.construct_object(node, deep=True)
+                except (ValueError, TypeError, yaml.YAMLError):
+                    return node.start_mark.line + 1
+            elif isinstance(node, yaml.SequenceNode):
+                stack.extend(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    stack.extend([key, value])
+        return 0
+
     def locate(self, host, var, path=""):
         """``file:line`` where ``var`` + ``path`` is written, or None."""
         for filename, is_inventory in self._candidates(host):
@@ -140,6 +190,7 @@ class Locator:
                 knode, vnode = _get(scope, var)
                 if knode is None:
                     continue
-                node = _walk(vnode, path)[0] if path else knode
+                node = _walk(knode, vnode, path)
+                node = knode if node is vnode else node
                 return "%s:%d" % (self._show(filename), node.start_mark.line + 1)
         return None

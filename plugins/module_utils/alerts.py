@@ -1,0 +1,214 @@
+# -*- coding: utf-8 -*-
+"""Alerts for health events: Telegram and a generic JSON webhook, deduplicated by event id.
+
+Standard library only. Dedupe state is a JSON file on the controller::
+
+    {"sent": {"<channel>|<event id>": "<UTC timestamp sent>"}}
+
+An event is sent once per channel; a failed send is not recorded, so the next run retries it.
+The file is written atomically (temp file + rename in the same directory) and never in check mode.
+Secrets (the Telegram bot token, webhook headers) never appear in returned messages or errors.
+"""
+from __future__ import absolute_import, division, print_function
+
+import datetime
+import json
+import os
+import tempfile
+
+try:  # Python 3
+    from urllib.error import HTTPError, URLError
+    from urllib.request import Request, urlopen
+except ImportError:  # pragma: no cover
+    from urllib2 import HTTPError, Request, URLError, urlopen
+
+__metaclass__ = type
+
+TELEGRAM_API = "https://api.telegram.org"
+EVENT_ICONS = {"new_listing": "[LISTED]", "standby": "[STANDBY]", "resume": "[RESUME]",
+               "delisted": "[DELISTED]", "dns_auth_regression": "[DNS-AUTH]"}
+
+
+class AlertError(Exception):
+    """A channel failed; the message never contains a secret."""
+
+
+def redact(text, secrets):
+    text = str(text)
+    for s in secrets or []:
+        if s:
+            text = text.replace(str(s), "***")
+    return text
+
+
+def format_event(event, prefix="mailfleet"):
+    """One event → plain text message."""
+    icon = EVENT_ICONS.get(event.get("type"), "[%s]" % str(event.get("type", "event")).upper())
+    body = event.get("message") or ", ".join("%s=%s" % (k, v) for k, v in sorted(event.items()) if k != "id")
+    return "%s %s %s\n(id: %s)" % (prefix, icon, body, event.get("id"))
+
+
+# ---- dedupe state -------------------------------------------------------------------------------
+def load_state(path):
+    if not path or not os.path.exists(path):
+        return {"sent": {}}
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    if not isinstance(data, dict) or not isinstance(data.get("sent", {}), dict):
+        raise ValueError("alert state %s is not a mailfleet alert state file" % path)
+    data.setdefault("sent", {})
+    return data
+
+
+def save_state(path, state):
+    """Atomic write: temp file in the same directory, fsync, rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory)
+    fd, tmp = tempfile.mkstemp(prefix=".alerts-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(state, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _key(channel, event_id):
+    return "%s|%s" % (channel, event_id)
+
+
+def pending(events, state, channel):
+    """Events not yet sent on channel (and each id once even if repeated in the input)."""
+    sent = state.get("sent", {})
+    out, seen = [], set()
+    for ev in events:
+        eid = ev.get("id")
+        if not eid:
+            raise ValueError("every event needs an 'id'")
+        if _key(channel, eid) in sent or eid in seen:
+            continue
+        seen.add(eid)
+        out.append(ev)
+    return out
+
+
+def prune(state, now, retain_days):
+    """Drop dedupe entries older than retain_days (ids embed the episode start, so they do not recur)."""
+    if not retain_days:
+        return state
+    cutoff = now - datetime.timedelta(days=int(retain_days))
+    keep = {}
+    for k, ts in state.get("sent", {}).items():
+        try:
+            when = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ")
+        except (TypeError, ValueError):
+            keep[k] = ts
+            continue
+        if when >= cutoff:
+            keep[k] = ts
+    state["sent"] = keep
+    return state
+
+
+# ---- transports ---------------------------------------------------------------------------------
+def _post_json(url, payload, headers=None, timeout=10.0, secrets=(), what="webhook"):
+    data = json.dumps(payload).encode("utf-8")
+    hdrs = {"Content-Type": "application/json", "User-Agent": "mailfleet-alert/1"}
+    hdrs.update(headers or {})
+    req = Request(url, data=data, headers=hdrs, method="POST")
+    try:
+        resp = urlopen(req, timeout=timeout)
+        try:
+            body = resp.read()
+            status = resp.getcode()
+        finally:
+            resp.close()
+    except HTTPError as exc:
+        detail = ""
+        try:
+            detail = exc.read().decode("utf-8", "replace")[:200]
+        except Exception:
+            pass
+        raise AlertError(redact("%s POST failed: HTTP %s %s" % (what, exc.code, detail), secrets))
+    except (URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise AlertError(redact("%s POST failed: %s" % (what, reason), secrets))
+    return status, body
+
+
+def send_telegram(token, chat_id, text, api_base=TELEGRAM_API, timeout=10.0):
+    """POST {api_base}/bot{token}/sendMessage; raises AlertError (token redacted)."""
+    if not token or not chat_id:
+        raise AlertError("telegram: bot token and chat_id are required")
+    url = "%s/bot%s/sendMessage" % (api_base.rstrip("/"), token)
+    status, body = _post_json(url, {"chat_id": chat_id, "text": text, "disable_web_page_preview": True},
+                              timeout=timeout, secrets=[token], what="telegram sendMessage")
+    try:
+        parsed = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise AlertError("telegram sendMessage: HTTP %s with a non-JSON body" % status)
+    if not parsed.get("ok"):
+        raise AlertError(redact("telegram sendMessage refused: %s" % parsed.get("description", "ok=false"), [token]))
+    return status
+
+
+def send_webhook(url, event, text, headers=None, timeout=10.0):
+    """POST a JSON body {"event": {...}, "text": "..."} to url."""
+    secrets = list((headers or {}).values())
+    status, _ = _post_json(url, {"source": "mailfleet", "event": event, "text": text}, headers=headers,
+                           timeout=timeout, secrets=secrets, what="webhook")
+    return status
+
+
+# ---- dispatch -----------------------------------------------------------------------------------
+def dispatch(events, channels, state_path=None, check_mode=False, now=None, retain_days=400, timeout=10.0,
+             prefix="mailfleet"):
+    """Send every new event on every channel.
+
+    channels: ``{"telegram": {"token", "chat_id", "api_base"}, "webhook": {"url", "headers"}}``
+    (either may be absent). Returns ``{"sent": [{"id", "channel"}], "would_send": [...],
+    "skipped": [ids already sent], "failed": [{"id", "channel", "error"}], "state_changed": bool}``.
+    """
+    now = now or datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0, tzinfo=None)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    state = load_state(state_path)
+    before = json.dumps(state, sort_keys=True)
+    prune(state, now, retain_days)
+    out = {"sent": [], "would_send": [], "skipped": [], "failed": []}
+    active = [(name, cfg) for name, cfg in sorted((channels or {}).items()) if cfg]
+    if not active:
+        raise ValueError("no alert channel configured (telegram and/or webhook)")
+    for name, cfg in active:
+        todo = pending(events, state, name)
+        todo_ids = {e["id"] for e in todo}
+        out["skipped"].extend({"id": e["id"], "channel": name} for e in events if e["id"] not in todo_ids)
+        for ev in todo:
+            text = format_event(ev, prefix)
+            if check_mode:
+                out["would_send"].append({"id": ev["id"], "channel": name})
+                continue
+            try:
+                if name == "telegram":
+                    send_telegram(cfg["token"], cfg["chat_id"], text, cfg.get("api_base") or TELEGRAM_API, timeout)
+                elif name == "webhook":
+                    send_webhook(cfg["url"], ev, text, cfg.get("headers"), timeout)
+                else:
+                    raise AlertError("unknown channel %s" % name)
+            except AlertError as exc:
+                secrets = [cfg.get("token")] + list((cfg.get("headers") or {}).values())
+                out["failed"].append({"id": ev["id"], "channel": name, "error": redact(exc, secrets)})
+                continue
+            state["sent"][_key(name, ev["id"])] = stamp
+            out["sent"].append({"id": ev["id"], "channel": name})
+    changed = json.dumps(state, sort_keys=True) != before
+    if changed and state_path and not check_mode:
+        save_state(state_path, state)
+    out["state_changed"] = changed
+    return out

@@ -1,0 +1,467 @@
+# -*- coding: utf-8 -*-
+"""DNS authentication audit for tenant sending domains and IPs (controller side).
+
+SPF and DMARC parsing/limits come from ``checkdmarc`` (RFC 7208 10-lookup and 2-void-lookup
+limits), always pointed at the configured nameservers through a resolver built with
+``configure=False`` (never ``/etc/resolv.conf``). Whether the SPF record authorises each sending IP,
+DKIM (checkdmarc does no DKIM), FCrDNS and the Gmail/Yahoo readiness verdict are evaluated here.
+
+Every check returns a plain dict::
+
+    {"check": "spf|dkim|dmarc|fcrdns", "subject": "example.test" | "192.0.2.10",
+     "severity": "ok|warn|fail", "messages": [str, ...], "details": {...}}
+"""
+from __future__ import absolute_import, division, print_function
+
+import base64
+import binascii
+import ipaddress
+
+__metaclass__ = type
+
+from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsbl
+
+try:
+    import dns.exception
+    import dns.resolver
+    import dns.reversename
+
+    HAS_DNSPYTHON = True
+except ImportError:  # pragma: no cover
+    HAS_DNSPYTHON = False
+
+try:
+    from checkdmarc import dmarc as cd_dmarc
+    from checkdmarc import spf as cd_spf
+    from checkdmarc import utils as cd_utils
+
+    HAS_CHECKDMARC = True
+except ImportError:  # pragma: no cover
+    HAS_CHECKDMARC = False
+
+try:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    HAS_CRYPTOGRAPHY = True
+except ImportError:  # pragma: no cover
+    HAS_CRYPTOGRAPHY = False
+
+SEVERITIES = ("ok", "warn", "fail")
+_RANK = {"ok": 0, "warn": 1, "fail": 2}
+DKIM_MIN_BITS = 1024
+DKIM_RECOMMENDED_BITS = 2048
+
+
+def _result(check, subject, severity, messages, **details):
+    return {"check": check, "subject": subject, "severity": severity, "messages": list(messages),
+            "details": details}
+
+
+def worst(severities):
+    out = "ok"
+    for s in severities:
+        if _RANK.get(s, 2) > _RANK[out]:
+            out = s
+    return out
+
+
+class Ctx:
+    """Resolver context: explicit nameservers only."""
+
+    def __init__(self, nameservers, timeout=2.0):
+        self.nameservers = [dnsbl.parse_nameserver(n) for n in nameservers or []]
+        if not self.nameservers:
+            raise dnsbl.DNSBLConfigError("nameservers are required (no fallback to /etc/resolv.conf)")
+        self.timeout = float(timeout)
+        self.resolver = dnsbl.build_resolver(self.nameservers, timeout)
+
+    def query(self, name, rtype):
+        """(status, [text answers]); status NOERROR|NXDOMAIN|NODATA|SERVFAIL|REFUSED|TIMEOUT|ERROR."""
+        try:
+            ans = self.resolver.resolve(name, rtype, search=False)
+        except Exception as exc:
+            out = dnsbl._exception_outcome(exc)
+            return out["rcode"], [], out.get("error", "")
+        if rtype == "TXT":
+            vals = [b"".join(r.strings).decode("utf-8", "replace") for r in ans]
+        else:
+            vals = [r.to_text() for r in ans]
+        return "NOERROR", vals, ""
+
+
+# ---------------------------------------------------------------------------------------------
+# SPF
+# ---------------------------------------------------------------------------------------------
+def _cidr_split(value, default_host):
+    """'host/24//64' → (host, 24, 64)."""
+    host, v4, v6 = value or default_host, 32, 128
+    if "//" in host:
+        host, v6 = host.split("//", 1)
+        v6 = int(v6)
+    if "/" in host:
+        host, v4 = host.split("/", 1)
+        v4 = int(v4)
+    return host or default_host, v4, v6
+
+
+def _addr_match(ip, addresses, v4=32, v6=128):
+    for a in addresses or []:
+        try:
+            a = ipaddress.ip_address(a)
+        except ValueError:
+            continue
+        if a.version != ip.version:
+            continue
+        net = ipaddress.ip_network("%s/%d" % (a, v4 if a.version == 4 else v6), strict=False)
+        if ip in net:
+            return True
+    return False
+
+
+def spf_evaluate(parsed, ip, domain, lookup=None, depth=0):
+    """Pure walk of a checkdmarc-parsed SPF record: the result (pass|fail|softfail|neutral|unknown)
+    this record gives ``ip``, and the matching term. ``lookup(name, 'A'|'AAAA'|'MX')`` supplies
+    addresses checkdmarc did not keep (mx hosts); without it mx terms yield ``unknown``."""
+    if depth > 10 or not parsed:
+        return "unknown", "recursion limit"
+    ip = ipaddress.ip_address(ip)
+    for m in parsed.get("mechanisms") or []:
+        mech, action, value = m.get("mechanism"), m.get("action", "pass"), m.get("value", "")
+        matched = False
+        if mech in ("ip4", "ip6"):
+            try:
+                matched = ip in ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                matched = False
+        elif mech == "a":
+            _host, v4, v6 = _cidr_split(value, domain)
+            matched = _addr_match(ip, m.get("addresses"), v4, v6)
+        elif mech == "mx":
+            hosts = m.get("hosts") or []
+            addrs = []
+            for h in hosts:
+                addrs.extend(h.get("addresses") or [])
+                if not h.get("addresses") and lookup is not None:
+                    addrs.extend(lookup(h["hostname"], "A" if ip.version == 4 else "AAAA"))
+            if hosts and not addrs and lookup is None:
+                return "unknown", "mx:%s (addresses not resolved)" % value
+            matched = _addr_match(ip, addrs)
+        elif mech == "include":
+            inner, _term = spf_evaluate(m.get("parsed") or {}, ip, value, lookup, depth + 1)
+            if inner == "unknown":
+                return "unknown", "include:%s" % value
+            matched = inner == "pass"
+        elif mech in ("ptr", "exists"):
+            return "unknown", "%s:%s cannot be evaluated offline" % (mech, value)
+        if matched:
+            return action, "%s%s" % (mech, (":" + value) if value else "")
+    redirect = parsed.get("redirect")
+    if redirect and redirect.get("parsed"):
+        res, term = spf_evaluate(redirect["parsed"], ip, redirect.get("domain"), lookup, depth + 1)
+        return res, "redirect=%s → %s" % (redirect.get("domain"), term)
+    return parsed.get("all") or "neutral", "all"
+
+
+def audit_spf(domain, ips, ctx):
+    """SPF of domain: exists, syntax, ≤ 10 lookups, ≤ 2 void lookups (checkdmarc), and covers
+    every sending IP with ``pass``."""
+    try:
+        res = cd_spf.get_spf_record(domain, nameservers=ctx.nameservers, resolver=ctx.resolver,
+                                    timeout=ctx.timeout, retries=1)
+    except cd_spf.SPFTooManyDNSLookups as exc:
+        return _result("spf", domain, "fail", ["SPF needs more than 10 DNS lookups (RFC 7208 4.6.4): %s" % exc],
+                       error="too_many_lookups", dns_lookups=(getattr(exc, "data", None) or {}).get("dns_lookups"))
+    except cd_spf.SPFTooManyVoidDNSLookups as exc:
+        return _result("spf", domain, "fail", ["SPF has more than 2 void DNS lookups (RFC 7208 4.6.4): %s" % exc],
+                       error="too_many_void_lookups",
+                       void_dns_lookups=(getattr(exc, "data", None) or {}).get("void_dns_lookups"))
+    except cd_spf.SPFSyntaxError as exc:
+        return _result("spf", domain, "fail", ["SPF syntax error: %s" % exc], error="syntax")
+    except cd_spf.SPFRecordNotFound as exc:
+        return _result("spf", domain, "fail", ["no usable SPF record: %s" % exc], error="not_found")
+    except (cd_spf.SPFError, dns.exception.DNSException) as exc:
+        return _result("spf", domain, "fail", ["SPF check failed: %s" % exc], error=type(exc).__name__)
+
+    def lookup(name, rtype):
+        return ctx.query(name, rtype)[1]
+
+    messages, sev = [], "ok"
+    coverage = {}
+    for ip in ips:
+        verdict, term = spf_evaluate(res.get("parsed") or {}, ip, domain, lookup)
+        coverage[str(ip)] = {"result": verdict, "term": term}
+        if verdict != "pass":
+            sev = "fail" if verdict in ("fail", "softfail", "neutral") else worst([sev, "warn"])
+            messages.append("SPF of %s gives %s for sending IP %s (%s)" % (domain, verdict, ip, term))
+    all_q = (res.get("parsed") or {}).get("all")
+    if all_q in ("pass", None) and not (res.get("parsed") or {}).get("redirect"):
+        sev = worst([sev, "warn" if all_q is None else "fail"])
+        messages.append("SPF of %s ends without a restrictive all (%s)" % (domain, "+all" if all_q == "pass" else "none"))
+    for w in res.get("warnings") or []:
+        messages.append("checkdmarc: %s" % w)
+    if sev == "ok":
+        messages.insert(0, "SPF ok: %d lookups, %d void, all sending IPs pass" % (
+            res.get("dns_lookups", 0), res.get("void_dns_lookups", 0)))
+    return _result("spf", domain, sev, messages, record=res.get("record"), dns_lookups=res.get("dns_lookups"),
+                   void_dns_lookups=res.get("void_dns_lookups"), coverage=coverage)
+
+
+# ---------------------------------------------------------------------------------------------
+# DKIM
+# ---------------------------------------------------------------------------------------------
+def parse_tags(text):
+    """DKIM/DMARC tag list 'k=v; k2=v2' → dict (keys lower-case, whitespace removed in values)."""
+    tags = {}
+    for part in (text or "").split(";"):
+        if "=" not in part:
+            continue
+        k, v = part.split("=", 1)
+        tags[k.strip().lower()] = "".join(v.split())
+    return tags
+
+
+def load_private_key(path):
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return serialization.load_pem_private_key(data, password=None)
+
+
+def _public_der(pub):
+    return pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def dkim_evaluate(domain, selector, record, private_key=None):
+    """Pure: DKIM TXT record text (+ the signing private key object, optional) → result dict."""
+    subject = "%s._domainkey.%s" % (selector, domain)
+    tags = parse_tags(record)
+    if tags.get("v", "DKIM1") != "DKIM1":
+        return _result("dkim", subject, "fail", ["DKIM record has v=%s, expected DKIM1" % tags.get("v")])
+    if "p" not in tags:
+        return _result("dkim", subject, "fail", ["DKIM record has no p= tag"])
+    if tags["p"] == "":
+        return _result("dkim", subject, "fail", ["DKIM key revoked: empty p="])
+    ktype = tags.get("k", "rsa").lower()
+    try:
+        raw = base64.b64decode(tags["p"], validate=True)
+    except (binascii.Error, ValueError):
+        return _result("dkim", subject, "fail", ["DKIM p= is not valid base64"])
+    messages, sev, bits = [], "ok", None
+    if ktype == "rsa":
+        try:
+            pub = serialization.load_der_public_key(raw)
+        except ValueError:
+            return _result("dkim", subject, "fail", ["DKIM p= is not a DER RSA public key"])
+        if not isinstance(pub, rsa.RSAPublicKey):
+            return _result("dkim", subject, "fail", ["DKIM k=rsa but p= is not an RSA key"])
+        bits = pub.key_size
+        if bits < DKIM_MIN_BITS:
+            sev = "fail"
+            messages.append("DKIM RSA key is %d bits: below the 1024-bit minimum (RFC 8301)" % bits)
+        elif bits < DKIM_RECOMMENDED_BITS:
+            sev = "warn"
+            messages.append("DKIM RSA key is %d bits: 2048 recommended (RFC 8301)" % bits)
+        published = _public_der(pub)
+    elif ktype == "ed25519":
+        published = raw
+    else:
+        return _result("dkim", subject, "fail", ["DKIM key type k=%s is not supported" % ktype])
+    match = None
+    if private_key is not None:
+        pk_pub = private_key.public_key()
+        if ktype == "rsa":
+            match = isinstance(pk_pub, rsa.RSAPublicKey) and _public_der(pk_pub) == published
+        else:
+            match = isinstance(pk_pub, ed25519.Ed25519PublicKey) and pk_pub.public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw) == published
+        if not match:
+            sev = "fail"
+            messages.append("published DKIM key does not match the private key PowerMTA signs with")
+    else:
+        sev = worst([sev, "warn"])
+        messages.append("no private key given: cannot verify the published key matches the signing key")
+    if sev == "ok":
+        messages.insert(0, "DKIM ok: %s key%s matches the signing key" % (ktype, " (%d bits)" % bits if bits else ""))
+    return _result("dkim", subject, sev, messages, key_type=ktype, bits=bits, matches_private_key=match,
+                   testing="y" in tags.get("t", "").split(":"))
+
+
+def audit_dkim(domain, selector, key_file, ctx):
+    subject = "%s._domainkey.%s" % (selector, domain)
+    status, txts, err = ctx.query(subject, "TXT")
+    if status != "NOERROR":
+        what = "no DKIM record" if status in ("NXDOMAIN", "NODATA") else "DKIM lookup failed (%s)" % (err or status)
+        return _result("dkim", subject, "fail", ["%s at %s" % (what, subject)], rcode=status)
+    recs = [t for t in txts if "p=" in t or t.startswith("v=DKIM1")]
+    if len(recs) != 1:
+        return _result("dkim", subject, "fail", ["expected one DKIM record at %s, found %d" % (subject, len(recs))])
+    private_key = None
+    if key_file:
+        try:
+            private_key = load_private_key(key_file)
+        except (OSError, ValueError, TypeError) as exc:
+            return _result("dkim", subject, "fail", ["cannot read DKIM private key %s: %s" % (
+                key_file, type(exc).__name__)])
+    out = dkim_evaluate(domain, selector, recs[0], private_key)
+    out["details"]["key_file"] = key_file
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# DMARC
+# ---------------------------------------------------------------------------------------------
+def dmarc_evaluate(domain, res, spf_domain=None, dkim_domain=None):
+    """Pure: checkdmarc ``check_dmarc`` result → result dict. Alignment of the DKIM d= and SPF
+    (Return-Path) domains with the From domain is checked against adkim/aspf."""
+    if not res.get("record"):
+        return _result("dmarc", domain, "fail", ["no DMARC record for %s: %s" % (domain, res.get("error", "not found"))])
+    if not res.get("valid", True):
+        return _result("dmarc", domain, "fail", ["invalid DMARC record: %s" % res.get("error")], record=res.get("record"))
+    tags = {k: (v.get("value") if isinstance(v, dict) else v) for k, v in (res.get("tags") or {}).items()}
+    policy = tags.get("p")
+    messages, sev = [], "ok"
+    if policy == "none":
+        sev = "warn"
+        messages.append("DMARC p=none: monitoring only (meets the Gmail/Yahoo minimum; move to quarantine/reject)")
+    rua = tags.get("rua") or []
+    if not rua:
+        sev = worst([sev, "warn"])
+        messages.append("DMARC has no rua= (no aggregate reports)")
+    pct = tags.get("pct")
+    if pct not in (None, "100", 100):
+        sev = worst([sev, "warn"])
+        messages.append("DMARC pct=%s applies the policy to part of the mail only" % pct)
+    org = cd_utils.get_base_domain(domain)
+    aligned = {}
+    for label, mode_tag, other in (("dkim", "adkim", dkim_domain or domain), ("spf", "aspf", spf_domain or domain)):
+        mode = tags.get(mode_tag) or "r"
+        other = other.rstrip(".").lower()
+        ok = other == domain.lower() if mode == "s" else cd_utils.get_base_domain(other) == org
+        aligned[label] = ok
+        if not ok:
+            sev = "fail" if label == "dkim" else worst([sev, "warn"])
+            messages.append("%s domain %s is not aligned with From %s under %s=%s" % (
+                label.upper(), other, domain, mode_tag, mode))
+    for w in res.get("warnings") or []:
+        messages.append("checkdmarc: %s" % w)
+    if sev == "ok":
+        messages.insert(0, "DMARC ok: p=%s, rua set, aligned" % policy)
+    return _result("dmarc", domain, sev, messages, record=res.get("record"), policy=policy,
+                   rua=[u.get("address") if isinstance(u, dict) else u for u in rua],
+                   adkim=tags.get("adkim"), aspf=tags.get("aspf"), aligned=aligned, location=res.get("location"))
+
+
+def audit_dmarc(domain, ctx, spf_domain=None, dkim_domain=None):
+    try:
+        res = cd_dmarc.check_dmarc(domain, nameservers=ctx.nameservers, resolver=ctx.resolver,
+                                   timeout=ctx.timeout, retries=1)
+    except Exception as exc:  # checkdmarc reports most errors in the dict; be safe
+        res = {"record": None, "error": "%s: %s" % (type(exc).__name__, exc)}
+    return dmarc_evaluate(domain, res, spf_domain, dkim_domain)
+
+
+# ---------------------------------------------------------------------------------------------
+# FCrDNS
+# ---------------------------------------------------------------------------------------------
+def audit_fcrdns(ip, hostname, ctx):
+    """PTR of ip must name ``hostname`` (the HELO name PowerMTA uses), whose A/AAAA includes ip."""
+    addr = ipaddress.ip_address(ip)
+    rev = dns.reversename.from_address(str(addr)).to_text()
+    status, ptrs, err = ctx.query(rev, "PTR")
+    ptrs = [p.rstrip(".").lower() for p in ptrs]
+    want = (hostname or "").rstrip(".").lower()
+    if status != "NOERROR" or not ptrs:
+        what = "no PTR record" if status in ("NOERROR", "NXDOMAIN", "NODATA") else "PTR lookup failed (%s)" % (err or status)
+        return _result("fcrdns", str(addr), "fail", ["%s for %s" % (what, addr)], ptr=[], hostname=want, rcode=status)
+    confirmed = []
+    for name in ptrs:
+        st, vals, _ = ctx.query(name, "A" if addr.version == 4 else "AAAA")
+        if st == "NOERROR" and any(ipaddress.ip_address(v) == addr for v in vals):
+            confirmed.append(name)
+    messages, sev = [], "ok"
+    if not confirmed:
+        sev = "fail"
+        messages.append("PTR %s of %s does not resolve back to %s (not forward-confirmed)" % (
+            ", ".join(ptrs), addr, addr))
+    if want and want not in ptrs:
+        sev = "fail"
+        messages.append("PTR of %s is %s, not the configured hostname/HELO %s" % (addr, ", ".join(ptrs), want))
+    elif want and want not in confirmed and confirmed:
+        sev = "fail"
+        messages.append("configured hostname %s does not resolve to %s" % (want, addr))
+    if len(ptrs) > 1:
+        sev = worst([sev, "warn"])
+        messages.append("%s has %d PTR records; use exactly one" % (addr, len(ptrs)))
+    if sev == "ok":
+        messages.insert(0, "FCrDNS ok: %s ⇄ %s" % (addr, want or ptrs[0]))
+    return _result("fcrdns", str(addr), sev, messages, ptr=ptrs, confirmed=confirmed, hostname=want)
+
+
+# ---------------------------------------------------------------------------------------------
+# Readiness and the whole audit
+# ---------------------------------------------------------------------------------------------
+NOT_CHECKED = [
+    "TLS on outbound SMTP (PowerMTA config)",
+    "one-click unsubscribe (RFC 8058 List-Unsubscribe-Post) in every bulk message",
+    "spam rate under 0.3 % (aim under 0.1 %) in Postmaster Tools",
+]
+
+
+def readiness(domain, results):
+    """Pure: the Gmail/Yahoo bulk-sender verdict for a domain from its SPF, DKIM, DMARC and the
+    FCrDNS results of its sending IPs → ``{"domain", "ready": bool, "severity", "failed": [...],
+    "warnings": [...], "not_checked": [...]}``."""
+    failed, warns = [], []
+    seen = set()
+    for r in results:
+        seen.add(r["check"])
+        label = "%s %s" % (r["check"].upper(), r["subject"])
+        if r["severity"] == "fail":
+            failed.append("%s: %s" % (label, "; ".join(r["messages"])))
+        elif r["severity"] == "warn":
+            warns.append("%s: %s" % (label, "; ".join(r["messages"])))
+    for needed in ("spf", "dkim", "dmarc", "fcrdns"):
+        if needed not in seen:
+            failed.append("%s not checked (required by Gmail/Yahoo bulk-sender rules)" % needed.upper())
+    sev = "fail" if failed else ("warn" if warns else "ok")
+    return {"domain": domain, "ready": not failed, "severity": sev, "failed": failed, "warnings": warns,
+            "not_checked": list(NOT_CHECKED)}
+
+
+def audit(domains, ips, nameservers, timeout=2.0):
+    """Audit tenant domains and sending IPs.
+
+    domains: ``[{"name", "dkim_selector", "dkim_key_file", "ips": [addresses the domain sends from],
+    "return_path_domain" (optional)}]``; ips: ``[{"address", "hostname"}]``.
+    Returns ``{"results": [...], "verdicts": {domain: readiness}, "summary": {severity: n}}``.
+    """
+    if not HAS_CHECKDMARC:
+        raise RuntimeError("checkdmarc is required on the controller")
+    ctx = Ctx(nameservers, timeout)
+    cd_utils.DNS_CACHE.clear()  # checkdmarc's process-wide cache: one audit sees fresh DNS
+    ip_results = {}
+    for entry in ips or []:
+        a = str(ipaddress.ip_address(entry["address"]))
+        ip_results[a] = audit_fcrdns(a, entry.get("hostname"), ctx)
+    results = list(ip_results.values())
+    verdicts = {}
+    for d in domains or []:
+        name = d["name"].rstrip(".").lower()
+        sending = [str(ipaddress.ip_address(i)) for i in d.get("ips") or []]
+        spf_domain = (d.get("return_path_domain") or name).rstrip(".").lower()
+        per = [audit_spf(spf_domain, sending, ctx)]
+        if d.get("dkim_selector"):
+            per.append(audit_dkim(name, d["dkim_selector"], d.get("dkim_key_file"), ctx))
+        per.append(audit_dmarc(name, ctx, spf_domain=spf_domain, dkim_domain=name))
+        results.extend(per)
+        fcr = []
+        for a in sending:
+            if a not in ip_results:
+                ip_results[a] = _result("fcrdns", a, "fail", ["no hostname configured for %s" % a])
+                results.append(ip_results[a])
+            fcr.append(ip_results[a])
+        verdicts[name] = readiness(name, per + fcr)
+    summary = {s: 0 for s in SEVERITIES}
+    for r in results:
+        summary[r["severity"]] += 1
+    return {"results": results, "verdicts": verdicts, "summary": summary}

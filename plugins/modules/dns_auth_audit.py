@@ -1,0 +1,170 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+"""Ansible module: audit SPF, DKIM, DMARC and FCrDNS of tenant domains and sending IPs."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: dns_auth_audit
+short_description: Audit SPF, DKIM, DMARC and forward-confirmed reverse DNS against the bulk-sender rules
+description:
+  - SPF (via checkdmarc) - record present, valid syntax, at most 10 DNS-querying terms and 2 void
+    lookups (RFC 7208), and a C(pass) for every sending IP of the domain.
+  - DKIM - TXT at C(selector._domainkey.domain), C(p=) not empty, RSA key of 1024 bits or more
+    (warning under 2048), and the published key equals the public half of the PEM private key
+    PowerMTA signs with.
+  - DMARC (via checkdmarc) - record present, policy (C(p=none) warns), C(rua=), alignment of the
+    DKIM C(d=) and Return-Path domains with the From domain under C(adkim)/C(aspf).
+  - FCrDNS - PTR of every IP names its configured hostname (the HELO name), whose A/AAAA is that IP.
+  - A readiness verdict per domain against the Gmail/Yahoo bulk-sender rules.
+  - Only the given nameservers are queried. Read-only; C(changed) is always false.
+version_added: "0.1.0"
+author: mailfleet
+options:
+  domains:
+    description: Tenant sending domains.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: The From domain.
+        type: str
+        required: true
+      dkim_selector:
+        description: DKIM selector PowerMTA signs with.
+        type: str
+      dkim_key_file:
+        description: Path (on the controller) of the PEM private key PowerMTA signs with.
+        type: path
+      ips:
+        description: IP addresses this domain sends from (SPF must pass for each; each needs FCrDNS).
+        type: list
+        elements: str
+        default: []
+      return_path_domain:
+        description: Envelope sender (Return-Path) domain, if not the From domain.
+        type: str
+  ips:
+    description: Sending IPs with the hostname their PTR must name (C(address), C(hostname)).
+    type: list
+    elements: dict
+    default: []
+  nameservers:
+    description: Resolvers to query, as C(address) or C(address:port).
+    type: list
+    elements: str
+    required: true
+  timeout:
+    description: Lifetime of one lookup in seconds.
+    type: float
+    default: 2.0
+  previous_state:
+    description: Previous C(dns_auth_state); enables C(dns_auth_regression) events.
+    type: dict
+  run_id:
+    description: Timestamp of this run (used in event ids). Defaults to the current UTC time.
+    type: str
+  fail_on_not_ready:
+    description: Fail the task when any domain is not ready.
+    type: bool
+    default: false
+notes:
+  - Supports check mode (read-only).
+requirements: [dnspython, checkdmarc, cryptography]
+"""
+
+EXAMPLES = r"""
+- name: Audit every tenant domain
+  mailfleet.fleet.dns_auth_audit:
+    nameservers: ["127.0.0.1"]
+    domains:
+      - name: news.example.com
+        dkim_selector: mf2025
+        dkim_key_file: keys/news.example.com.mf2025.pem
+        ips: [192.0.2.10, 192.0.2.11]
+    ips:
+      - {address: 192.0.2.10, hostname: mta1.example.com}
+      - {address: 192.0.2.11, hostname: mta2.example.com}
+  delegate_to: localhost
+  register: auth
+"""
+
+RETURN = r"""
+results:
+  description: One dict per check with C(check), C(subject), C(severity) (ok|warn|fail), C(messages), C(details).
+  returned: always
+  type: list
+  elements: dict
+verdicts:
+  description: Per domain C({ready, severity, failed, warnings, not_checked}).
+  returned: always
+  type: dict
+summary:
+  description: Number of results per severity.
+  returned: always
+  type: dict
+dns_auth_state:
+  description: State to pass as O(previous_state) next run.
+  returned: always
+  type: dict
+events:
+  description: C(dns_auth_regression) events with stable ids.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import datetime
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsauth, dnsbl, health
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            domains=dict(type="list", elements="dict", required=True, options=dict(
+                name=dict(type="str", required=True),
+                dkim_selector=dict(type="str"),
+                dkim_key_file=dict(type="path", no_log=False),
+                ips=dict(type="list", elements="str", default=[]),
+                return_path_domain=dict(type="str"),
+            )),
+            ips=dict(type="list", elements="dict", default=[]),
+            nameservers=dict(type="list", elements="str", required=True),
+            timeout=dict(type="float", default=2.0),
+            previous_state=dict(type="dict"),
+            run_id=dict(type="str"),
+            fail_on_not_ready=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    for lib, ok in (("dnspython", dnsbl.HAS_DNSPYTHON), ("checkdmarc", dnsauth.HAS_CHECKDMARC),
+                    ("cryptography", dnsauth.HAS_CRYPTOGRAPHY)):
+        if not ok:
+            module.fail_json(msg=missing_required_lib(lib))
+    p = module.params
+    for entry in p["ips"]:
+        if not entry.get("address"):
+            module.fail_json(msg="dns_auth_audit: every ips entry needs an address: %r" % (entry,))
+    try:
+        out = dnsauth.audit(p["domains"], p["ips"], p["nameservers"], timeout=p["timeout"])
+    except (dnsbl.DNSBLConfigError, ValueError) as exc:
+        module.fail_json(msg="dns_auth_audit: invalid configuration: %s" % exc)
+    run_id = p["run_id"] or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    state, events = health.evaluate_dns_auth(p["previous_state"] or {}, out["results"], run_id)
+    result = dict(changed=False, results=out["results"], verdicts=out["verdicts"], summary=out["summary"],
+                  dns_auth_state=state, events=events)
+    not_ready = sorted(d for d, v in out["verdicts"].items() if not v["ready"])
+    if p["fail_on_not_ready"] and not_ready:
+        module.fail_json(msg="dns_auth_audit: domains not ready for bulk sending: %s" % ", ".join(not_ready),
+                         **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

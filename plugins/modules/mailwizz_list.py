@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: mailwizz_list
+short_description: Manage a MailWizz email list by name
+description:
+  - Creates, updates or deletes a MailWizz list identified by its name, through the MailWizz
+    customer API of the tenant's own key.
+  - Idempotent; only the fields you give are compared. A name held by several lists is refused.
+  - Runs on the controller (C(delegate_to: localhost) or a C(localhost) play).
+version_added: "0.1.0"
+author: mailfleet
+options:
+  tenant:
+    description: Tenant the list belongs to (used in messages and results).
+    type: str
+    required: true
+  connection:
+    description: How to reach the tenant's MailWizz customer API.
+    type: dict
+    required: true
+    suboptions:
+      url:
+        description: API base URL, for example C(https://mw.example.com/api).
+        type: str
+        required: true
+      api_key:
+        description: 2.x/3.x customer API key (sent as C(X-Api-Key)).
+        type: str
+      public_key:
+        description: 1.x public key (signed headers), with O(connection.private_key).
+        type: str
+      private_key:
+        description: 1.x private key used to sign requests.
+        type: str
+      timeout:
+        description: Seconds per HTTP request.
+        type: float
+        default: 30.0
+      retries:
+        description: Retries on connection errors, timeouts, 5xx and 429.
+        type: int
+        default: 4
+      backoff:
+        description: First backoff delay in seconds (doubles each retry, with jitter).
+        type: float
+        default: 0.5
+  name:
+    description: List name (unique per tenant).
+    type: str
+    required: true
+  state:
+    description: Whether the list should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  general:
+    description: C(general[...]) fields (description, opt_in, opt_out, display_name...). The
+      description defaults to the name.
+    type: dict
+    default: {}
+  defaults:
+    description: C(defaults[...]) fields; from_name, from_email and reply_to are required to
+      create a list.
+    type: dict
+    default: {}
+  notifications:
+    description: C(notifications[...]) fields (subscribe, unsubscribe, subscribe_to...).
+    type: dict
+    default: {}
+  company:
+    description: C(company[...]) fields (name, country, zone, address_1, city, zip_code...).
+    type: dict
+    default: {}
+notes:
+  - Supports check mode and diff mode.
+"""
+
+EXAMPLES = r"""
+- name: Newsletter list of tenant acme
+  mailfleet.fleet.mailwizz_list:
+    tenant: acme
+    connection:
+      url: https://mw.example.com/api
+      api_key: "{{ vault_acme_mailwizz_key }}"
+    name: acme-newsletter
+    general:
+      description: Monthly newsletter
+      opt_in: double
+    defaults:
+      from_name: Acme
+      from_email: news@acme.example
+      reply_to: support@acme.example
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+list_uid:
+  description: UID of the list (null when absent, or created in check mode).
+  returned: always
+  type: str
+  sample: ab123cd456ef7
+action:
+  description: What was done.
+  returned: always
+  type: str
+  sample: created
+api_calls:
+  description: HTTP requests made (retries included).
+  returned: always
+  type: int
+  sample: 2
+api_calls_by_method:
+  description: HTTP requests made per method.
+  returned: always
+  type: dict
+  sample: {"GET": 1, "POST": 1}
+tenant:
+  description: The tenant.
+  returned: always
+  type: str
+  sample: acme
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_module import (
+    common_spec, run)
+from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_ops import ensure_list
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=common_spec(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            general=dict(type="dict", default={}),
+            defaults=dict(type="dict", default={}),
+            notifications=dict(type="dict", default={}),
+            company=dict(type="dict", default={}),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    desired = {"general": dict({"description": p["name"]}, **p["general"]),
+               "defaults": p["defaults"], "notifications": p["notifications"],
+               "company": p["company"]}
+
+    def work(client):
+        res = ensure_list(client, p["name"], desired, state=p["state"],
+                          check_mode=module.check_mode)
+        if not module._diff:
+            res.pop("diff")
+        return res
+
+    run(module, work)
+
+
+if __name__ == "__main__":
+    main()

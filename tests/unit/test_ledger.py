@@ -1,0 +1,472 @@
+"""Unit tests of module_utils/ledger.py against the accounting file generator (acctgen.py)."""
+import collections
+import gzip
+import json
+import os
+import shutil
+
+import pytest
+
+import acctgen
+from ansible_collections.mailfleet.fleet.plugins.module_utils import ledger as lg
+
+PATTERNS = ["acct.csv", "acct-*.csv", "acct-*.csv.gz", "fbl*.csv"]
+
+
+def scanner(directory, hard_categories=lg.DEFAULT_HARD_BOUNCE_CATEGORIES, **kw):
+    parser = lg.RecordParser(vmta_ips=acctgen.VMTA_IPS, hard_categories=hard_categories)
+    return lg.AcctScanner(str(directory), patterns=PATTERNS, parser=parser, **kw)
+
+
+class Run:
+    """Successive scans over one directory, accumulating the ledger like the module does."""
+
+    def __init__(self, directory, **kw):
+        self.directory = directory
+        self.kw = kw
+        self.cursor = {}
+        self.days = {}
+        self.stats = []
+
+    def scan(self, **kw):
+        opts = dict(self.kw, **kw)
+        self.cursor, delta, self.stats = scanner(self.directory, **opts).scan(self.cursor)
+        lg.merge_delta(self.days, delta)
+        return delta
+
+    def counts(self):
+        return acctgen.flatten_compact(lg.compact(self.days))
+
+    def stat_totals(self):
+        out = collections.Counter()
+        for s in self.stats:
+            for k in lg.STAT_KEYS:
+                out[k] += s[k]
+        return +out
+
+
+def assert_exact(run, expected):
+    got = run.counts()
+    missing = expected.counts - got
+    extra = got - expected.counts
+    assert not missing and not extra, "missing %s extra %s" % (
+        dict(list(missing.items())[:5]), dict(list(extra.items())[:5]))
+
+
+# --- timestamps ------------------------------------------------------------------------------
+@pytest.mark.parametrize("value,day", [
+    ("2026-11-21 13:45:02+0000", "2026-11-21"),
+    ("2026-11-21 23:30:00-0400", "2026-11-22"),
+    ("2026-11-21 02:00:00+0530", "2026-11-20"),
+    ("2026-11-21T13:45:02+00:00", "2026-11-21"),
+    ("2026-11-21T13:45:02Z", "2026-11-21"),
+    ("2026-11-21 13:45:02.123+0000", "2026-11-21"),
+    ("2026-11-21 13:45:02", "2026-11-21"),
+    ("11/21/2026 22:00:00-0300", "2026-11-22"),
+    ("1795219200", "2026-11-21"),
+    ("", None), ("yesterday", None), ("2026-13-01 00:00:00+0000", None),
+    ("2026-11-21 25:00:00+0000", None), ("2026-11-21 10:00:00+9900", None),
+])
+def test_utc_day(value, day):
+    assert lg.utc_day(value) == day
+
+
+def test_every_time_style_lands_on_the_utc_day(tmp_path):
+    gen = acctgen.AcctGen(seed=2, step_seconds=37, time_styles=acctgen.TIME_STYLES)
+    exp = gen.write(str(tmp_path / "acct.csv"), 6000)
+    run = Run(tmp_path)
+    run.scan()
+    assert_exact(run, exp)
+    assert len({k[1] for k in exp.counts}) >= 3
+
+
+# --- whole files -----------------------------------------------------------------------------
+def test_mixed_layouts_bad_rows_are_exact_and_counted(tmp_path):
+    gen = acctgen.AcctGen(seed=3, time_styles=acctgen.TIME_STYLES, bad_rate=0.03)
+    exp = gen.write(str(tmp_path / "acct.csv"), 8000)
+    exp += gen.write(str(tmp_path / "acct-2026-11-21-0001.csv"), 3000,
+                     columns=acctgen.REORDERED_COLUMNS)
+    exp += gen.write(str(tmp_path / "fbl.csv"), 800, columns=acctgen.FBL_COLUMNS)
+    run = Run(tmp_path)
+    run.scan()
+    assert_exact(run, exp)
+    assert run.stat_totals() == +exp.stats
+    assert exp.stats["malformed"] and exp.stats["unknown_type"] and exp.stats["bad_timestamp"]
+    # every outcome and the unknown IP actually occur in the data
+    outcomes = {k[3] for k in exp.counts}
+    assert outcomes == set(lg.OUTCOMES)
+    assert any(k[0] == lg.UNKNOWN_IP for k in exp.counts)
+    assert {k[2] for k in exp.counts} == {"gmail", "microsoft", "yahoo", "other"}
+
+
+def test_second_run_over_unchanged_files_reads_nothing(tmp_path):
+    gen = acctgen.AcctGen(seed=4)
+    exp = gen.write(str(tmp_path / "acct.csv"), 2000)
+    exp += gen.write(str(tmp_path / "acct-2026-11-20-0000.csv.gz"), 500, gz=True)
+    run = Run(tmp_path)
+    run.scan()
+    first_cursor = json.loads(json.dumps(run.cursor))
+    assert run.scan() == {}
+    assert run.cursor == first_cursor
+    assert {s["status"] for s in run.stats} == {"unchanged"}
+    assert_exact(run, exp)
+
+
+def test_rotation_mid_day_counts_each_record_once(tmp_path):
+    gen = acctgen.AcctGen(seed=5, step_seconds=1)
+    live = str(tmp_path / "acct.csv")
+    exp = gen.write(live, 1000)
+    run = Run(tmp_path)
+    run.scan()
+    exp += gen.write(live, 700, mode="a", header=False)        # written after our read...
+    os.rename(live, str(tmp_path / "acct-2026-11-20-0001.csv"))  # ...then rotated
+    exp += gen.write(live, 400)                                  # the new live file
+    run.scan()
+    assert_exact(run, exp)
+    statuses = {os.path.basename(s["path"]): s for s in run.stats}
+    assert statuses["acct-2026-11-20-0001.csv"]["rows"] == 700
+    assert statuses["acct.csv"]["rows"] == 400
+    assert run.scan() == {}
+
+
+def test_partial_last_line_waits_for_its_newline(tmp_path):
+    gen = acctgen.AcctGen(seed=6)
+    text, exp = gen.lines(300)
+    cut = len(text) - 25                      # in the middle of the last record
+    live = tmp_path / "acct.csv"
+    live.write_bytes(text[:cut].encode())
+    run = Run(tmp_path)
+    run.scan()
+    assert run.stats[0]["pending_bytes"] > 0
+    assert run.stat_totals()["rows"] == 299
+    with open(str(live), "ab") as fh:
+        fh.write(text[cut:].encode())
+    run.scan()
+    assert run.stats[0]["rows"] == 1
+    assert_exact(run, exp)
+
+
+def test_header_not_complete_yet(tmp_path):
+    gen = acctgen.AcctGen(seed=7)
+    text, exp = gen.lines(50)
+    live = tmp_path / "acct.csv"
+    live.write_bytes(text[:10].encode())
+    run = Run(tmp_path)
+    run.scan()
+    assert run.stats[0]["status"] == "pending"
+    live.write_bytes(text.encode())          # same inode, rewritten in place (grown)
+    run.scan()
+    assert_exact(run, exp)
+
+
+def test_truncation_restarts_the_file(tmp_path):
+    gen = acctgen.AcctGen(seed=8)
+    live = str(tmp_path / "acct.csv")
+    exp = gen.write(live, 600)
+    run = Run(tmp_path)
+    run.scan()
+    text, more = gen.lines(100)
+    with open(live, "r+b") as fh:            # copytruncate: same inode, new content
+        fh.truncate(0)
+        fh.write(text.encode())
+    exp += more
+    run.scan()
+    assert_exact(run, exp)
+    assert run.stats[0]["note"] in ("truncated", "replaced")
+
+
+def test_gzip_of_a_fully_read_file_is_not_counted_again(tmp_path):
+    gen = acctgen.AcctGen(seed=9)
+    rotated = str(tmp_path / "acct-2026-11-20-0001.csv")
+    exp = gen.write(rotated, 900)
+    run = Run(tmp_path)
+    run.scan()
+    _gzip_file(rotated)
+    assert run.scan() == {}
+    assert run.stats[0]["status"] == "renamed"
+    assert run.stats[0]["path"].endswith(".gz")
+    assert run.scan() == {}
+    assert_exact(run, exp)
+
+
+def test_gzip_of_a_partly_read_file_counts_the_rest(tmp_path):
+    gen = acctgen.AcctGen(seed=10)
+    rotated = str(tmp_path / "acct-2026-11-20-0001.csv")
+    exp = gen.write(rotated, 500)
+    run = Run(tmp_path)
+    run.scan()
+    exp += gen.write(rotated, 300, mode="a", header=False)
+    _gzip_file(rotated)
+    run.scan()
+    assert run.stats[0]["rows"] == 300
+    assert_exact(run, exp)
+
+
+def test_new_gzip_file_read_once_and_copy_in_progress_skipped(tmp_path):
+    gen = acctgen.AcctGen(seed=11)
+    exp = gen.write(str(tmp_path / "acct-2026-11-19-0000.csv.gz"), 400, gz=True)
+    plain = str(tmp_path / "acct-2026-11-20-0000.csv")
+    exp += gen.write(plain, 5000)
+    run = Run(tmp_path)
+    run.scan()
+    assert_exact(run, exp)
+    # gzip running: the .gz exists next to the original
+    with open(plain, "rb") as src, gzip.open(plain + ".gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    assert run.scan() == {}
+    assert [s["status"] for s in run.stats if s["status"] != "unchanged"] == ["skipped"]
+    os.unlink(plain)                             # gzip done
+    assert run.scan() == {}
+    assert_exact(run, exp)
+
+
+def test_truncated_gzip_is_an_error_not_a_crash_and_is_retried(tmp_path):
+    gen = acctgen.AcctGen(seed=12)
+    good = str(tmp_path / "good.gz")
+    exp = gen.write(good, 3000, gz=True)
+    data = open(good, "rb").read()
+    target = tmp_path / "acct-2026-11-20-0000.csv.gz"
+    target.write_bytes(data[:len(data) // 2])
+    os.unlink(good)
+    run = Run(tmp_path)
+    assert run.scan() == {}
+    assert run.stats[0]["status"] == "error" and "acct-2026-11-20-0000.csv.gz" in \
+        run.stats[0]["note"]
+    target.write_bytes(data)                     # the writer finished
+    run.scan()
+    assert_exact(run, exp)
+
+
+def test_file_renamed_between_listing_and_open_is_found_by_identity(tmp_path):
+    gen = acctgen.AcctGen(seed=13)
+    live = str(tmp_path / "acct.csv")
+    exp = gen.write(live, 800)
+    rotated = str(tmp_path / "acct-2026-11-20-0002.csv")
+    state = {"done": False}
+
+    def rotating_open(path, mode):
+        if path == live and not state["done"]:
+            state["done"] = True
+            os.rename(live, rotated)             # PowerMTA rotates right now
+        return open(path, mode)
+
+    run = Run(tmp_path, opener=rotating_open)
+    run.scan()
+    assert state["done"]
+    assert_exact(run, exp)
+    assert run.stats[0]["path"] == rotated
+    assert Run(tmp_path).scan() != {}            # sanity: a fresh cursor would read it again
+    assert run.scan() == {}
+
+
+def test_file_deleted_between_listing_and_open(tmp_path):
+    gen = acctgen.AcctGen(seed=14)
+    live = str(tmp_path / "acct.csv")
+    gen.write(live, 50)
+
+    def deleting_open(path, mode):
+        if os.path.exists(path):
+            os.unlink(path)
+        return open(path, mode)
+
+    run = Run(tmp_path, opener=deleting_open)
+    assert run.scan() == {}
+    assert run.stats[0]["status"] == "vanished"
+
+
+def test_file_removed_while_being_read_is_read_to_the_end(tmp_path):
+    gen = acctgen.AcctGen(seed=15)
+    live = str(tmp_path / "acct.csv")
+    exp = gen.write(live, 3000)
+
+    class Vanishing:
+        """Unlinks the file after the first chunk: the open descriptor keeps it readable."""
+
+        def __init__(self, path, mode):
+            self.fh = open(path, mode)
+            self.path = path
+            self.reads = 0
+
+        def read(self, n=-1):
+            self.reads += 1
+            if self.reads == 2 and os.path.exists(self.path):
+                os.unlink(self.path)
+            return self.fh.read(n)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    run = Run(tmp_path, opener=Vanishing)
+    old = lg.CHUNK_SIZE
+    try:
+        lg.CHUNK_SIZE = 64 * 1024
+        run.scan()
+    finally:
+        lg.CHUNK_SIZE = old
+    assert_exact(run, exp)
+
+
+def test_rotated_to_another_device_or_name_claims_the_entry(tmp_path):
+    gen = acctgen.AcctGen(seed=16)
+    rotated = str(tmp_path / "acct-2026-11-20-0001.csv")
+    exp = gen.write(rotated, 700)
+    run = Run(tmp_path)
+    run.scan()
+    exp += gen.write(rotated, 50, mode="a", header=False)
+    copy = str(tmp_path / "acct-2026-11-20-0001b.csv")
+    shutil.copyfile(rotated, copy)               # new inode, same content (move-to elsewhere)
+    os.unlink(rotated)
+    run.scan()
+    assert run.stats[0]["rows"] == 50
+    assert run.stats[0]["note"].startswith("renamed from")
+    assert_exact(run, exp)
+
+
+# --- CSV details -----------------------------------------------------------------------------
+def _row(columns, **values):
+    return ",".join(values.get(c, "") for c in columns)
+
+
+def test_quoted_newline_across_chunks_and_mid_file_header(tmp_path):
+    cols = acctgen.DEFAULT_COLUMNS
+    lines = [",".join(cols)]
+    for i in range(200):
+        diag = '"smtp;550 line one\r\nline two, ""quoted"""' if i % 7 == 0 else "smtp;250 ok"
+        lines.append(_row(cols, type="d", timeLogged="2026-11-21 10:00:%02d+0000" % (i % 60),
+                          rcpt="u%d@gmail.com" % i, dsnDiag=diag, dlvSourceIp="192.0.2.10",
+                          vmta="vmta-a"))
+    other = ["timeLogged", "type", "rcpt", "vmta"]         # operator changed record-fields
+    lines.append(",".join(other))
+    lines.append("2026-11-21 11:00:00+0000,b,x@yahoo.com,vmta-b")
+    (tmp_path / "acct.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    old = lg.CHUNK_SIZE
+    try:
+        lg.CHUNK_SIZE = 97                        # forces records across chunk boundaries
+        run = Run(tmp_path)
+        run.scan()
+    finally:
+        lg.CHUNK_SIZE = old
+    got = run.counts()
+    assert got == collections.Counter({
+        ("192.0.2.10", "2026-11-21", "gmail", "delivered"): 200,
+        ("198.51.100.20", "2026-11-21", "yahoo", "soft_bounce"): 1})
+    assert run.stats[0]["malformed"] == 0
+
+
+def test_open_quote_waits_then_stray_quote_in_quiet_file_is_contained(tmp_path):
+    cols = ["type", "timeLogged", "rcpt", "dlvSourceIp", "dsnDiag"]
+    good = "d,2026-11-21 10:00:00+0000,a@gmail.com,192.0.2.10,ok"
+    stray = 'd,2026-11-21 10:00:00+0000,b@gmail.com,192.0.2.10,"unterminated'
+    text = "\n".join([",".join(cols), good, stray, good, good]) + "\n"
+    path = tmp_path / "acct.csv"
+    path.write_bytes(text.encode())
+    now = os.stat(str(path)).st_mtime
+    run = Run(tmp_path, clock=lambda: now)       # just written: maybe a record in progress
+    run.scan()
+    assert run.stats[0]["counted"] == 1 and run.stats[0]["pending_bytes"] > 0
+    run.kw["clock"] = lambda: now + lg.QUIET_SECONDS + 1
+    run.scan()
+    # the stray line is parsed alone (its open field swallows nothing); the two after it count
+    assert run.counts()[("192.0.2.10", "2026-11-21", "gmail", "delivered")] == 4
+    assert run.stats[0]["rows"] == 3 and "pending_bytes" not in run.stats[0]
+    assert run.scan() == {}
+
+
+def test_hard_bounce_categories_are_configurable(tmp_path):
+    cols = ["type", "timeLogged", "rcpt", "bounceCat", "vmta"]
+    rows = ["b,2026-11-21 10:00:00+0000,a@gmail.com,%s,vmta-a" % c
+            for c in ("bad-mailbox", "quota-issues", "BAD-DOMAIN", "policy-related")]
+    (tmp_path / "acct.csv").write_bytes(("\n".join([",".join(cols)] + rows) + "\n").encode())
+    run = Run(tmp_path)
+    run.scan()
+    assert run.counts() == collections.Counter({
+        ("192.0.2.10", "2026-11-21", "gmail", "hard_bounce"): 2,
+        ("192.0.2.10", "2026-11-21", "gmail", "soft_bounce"): 2})
+    run2 = Run(tmp_path, hard_categories=["quota-issues"])
+    run2.scan()
+    assert run2.counts()[("192.0.2.10", "2026-11-21", "gmail", "hard_bounce")] == 1
+
+
+def test_bad_header_is_reported_not_fatal(tmp_path):
+    (tmp_path / "acct.csv").write_bytes(b"foo,bar\n1,2\n")
+    run = Run(tmp_path)
+    assert run.scan() == {}
+    assert run.stats[0]["status"] == "bad-header"
+
+
+def test_missing_directory_names_it(tmp_path):
+    with pytest.raises(lg.LedgerError, match="nowhere"):
+        scanner(tmp_path / "nowhere").scan({})
+
+
+# --- ledger, state files ---------------------------------------------------------------------
+def test_prune_compact_totals():
+    delta = {("2026-08-01", "192.0.2.10", "vmta-a", "gmail"): [1, 0, 0, 0, 0, 0, 0, 0],
+             ("2026-11-21", "192.0.2.10", "vmta-a", "gmail"): [5, 1, 0, 2, 0, 0, 0, 0],
+             ("2026-11-21", "192.0.2.10", "vmta-x", "gmail"): [1, 0, 0, 0, 1, 0, 0, 0]}
+    days = lg.merge_delta({}, delta)
+    lg.prune(days, "2026-11-21", 90)
+    assert sorted(days) == ["2026-11-21"]
+    out = lg.compact(days)
+    assert out == {"192.0.2.10": {"2026-11-21": {"gmail": dict(
+        dict.fromkeys(lg.OUTCOMES, 0), delivered=6, hard_bounce=1, deferred=2, complaint=1)}}}
+    assert lg.totals(days)["delivered"] == 6
+    assert set(lg.by_vmta(days)) == {"vmta-a", "vmta-x"}
+
+
+def test_state_roundtrip_and_crash_replay(tmp_path):
+    state = str(tmp_path)
+    ledger, cursor, notes = lg.load_state(state)
+    assert ledger["days"] == {} and cursor["files"] == [] and notes == []
+    delta1 = {("2026-11-21", "192.0.2.10", "vmta-a", "gmail"): [3, 0, 0, 0, 0, 0, 0, 0]}
+    ledger = dict(ledger, days=lg.merge_delta({}, delta1))
+    lg.save_state(state, ledger, [{"path": "x"}], delta1)
+    ledger, cursor, notes = lg.load_state(state)
+    assert ledger["generation"] == 1 and cursor["files"] == [{"path": "x"}] and not notes
+    # a crash after the cursor write, before the ledger write
+    delta2 = {("2026-11-21", "192.0.2.10", "vmta-a", "gmail"): [4, 0, 0, 0, 0, 0, 0, 0]}
+    lg.atomic_write_json(os.path.join(state, lg.CURSOR_FILE), {
+        "version": 1, "generation": 2, "files": [{"path": "y"}],
+        "delta": lg.delta_to_json(delta2)})
+    ledger, cursor, notes = lg.load_state(state)
+    assert ledger["days"]["2026-11-21"]["192.0.2.10"]["vmta-a"]["gmail"]["delivered"] == 7
+    assert ledger["generation"] == 2 and notes
+    assert sorted(os.listdir(state)) == [lg.CURSOR_FILE, lg.LEDGER_FILE]   # no temp files left
+
+
+def test_corrupt_state_file_names_it(tmp_path):
+    (tmp_path / lg.LEDGER_FILE).write_text("{not json")
+    with pytest.raises(lg.LedgerError, match=lg.LEDGER_FILE):
+        lg.load_state(str(tmp_path))
+
+
+# --- volume ----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_one_million_rows_exact(tmp_path):
+    """1,000,000 rows in five rotated files. To keep the test short, 200,000 distinct rows are
+    generated once and written to five files (distinct files: each must be counted)."""
+    gen = acctgen.AcctGen(seed=17, step_seconds=0.3, bad_rate=0.001)
+    text, block = gen.lines(200000)
+    data = text.encode()
+    exp = acctgen.Expected()
+    for i in range(5):
+        (tmp_path / ("acct-2026-11-2%d-0000.csv" % i)).write_bytes(data)
+        exp += block
+    run = Run(tmp_path)
+    run.scan()
+    assert run.stat_totals()["rows"] == 1000000
+    assert_exact(run, exp)
+    assert run.stat_totals() == +exp.stats
+    assert run.scan() == {}
+
+
+def _gzip_file(path):
+    with open(path, "rb") as src, gzip.open(path + ".gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.unlink(path)

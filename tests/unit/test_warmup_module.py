@@ -1,0 +1,108 @@
+"""mailfleet.fleet.warmup_state through a real ansible-playbook run against localhost."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+PLAYBOOK_BIN = os.path.join(VENV_BIN, "ansible-playbook")
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not os.path.exists(PLAYBOOK_BIN), reason="ansible-playbook not in .venv")]
+
+STATE = {"version": 1, "stage_index": 2, "stage_since": "2024-05-03", "standby": False, "standby_since": None,
+         "last_sent": "2024-05-09", "rewarm": None, "planned_on": "2024-05-10", "action": "hold",
+         "daily": 500, "base": None}
+
+
+def run_play(tmp_path, tasks, *extra):
+    play = tmp_path / "play.yml"
+    play.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n" + tasks)
+    env = dict(os.environ)
+    env.update({
+        "PATH": VENV_BIN + os.pathsep + env.get("PATH", ""),
+        "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+        "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+    })
+    proc = subprocess.run(
+        [PLAYBOOK_BIN, "-i", "localhost,", "-e", "ansible_connection=local", str(play)] + list(extra),
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    recap = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", proc.stdout)
+    assert recap, proc.stdout + proc.stderr
+    return proc, {"ok": int(recap.group(1)), "changed": int(recap.group(2)), "failed": int(recap.group(3))}
+
+
+def write_task(path, states):
+    return ("    - name: write\n      mailfleet.fleet.warmup_state:\n        state: write\n"
+            "        path: %s\n        states: %s\n" % (path, json.dumps(states)))
+
+
+def test_write_idempotent_and_check_mode(tmp_path):
+    path = tmp_path / "state" / "warmup-state.json"
+    states = {"192.0.2.10": STATE}
+    # check mode writes nothing (but reports the change)
+    proc, recap = run_play(tmp_path, write_task(path, states), "--check", "--diff")
+    assert recap == {"ok": 1, "changed": 1, "failed": 0}, proc.stdout
+    assert not path.exists()
+    assert '"stage_index": 2' in proc.stdout  # diff shows the after JSON
+    # real write
+    proc, recap = run_play(tmp_path, write_task(path, states))
+    assert recap["changed"] == 1 and recap["failed"] == 0, proc.stdout
+    data = json.loads(path.read_text())
+    assert data == {"version": 1, "ips": states}
+    assert oct(path.stat().st_mode & 0o777) == "0o644"
+    assert not [p for p in os.listdir(path.parent) if p.endswith(".tmp")]
+    # second write: no change
+    proc, recap = run_play(tmp_path, write_task(path, states))
+    assert recap == {"ok": 1, "changed": 0, "failed": 0}, proc.stdout
+    # a different state in check mode + diff: changed, shows before/after, file untouched
+    before = path.read_text()
+    new = {"192.0.2.10": dict(STATE, stage_index=3, daily=1500)}
+    proc, recap = run_play(tmp_path, write_task(path, new), "--check", "--diff")
+    assert recap["changed"] == 1 and path.read_text() == before
+    assert re.search(r'^-\s+"stage_index": 2,$', proc.stdout, re.M), proc.stdout
+    assert re.search(r'^\+\s+"stage_index": 3,$', proc.stdout, re.M), proc.stdout
+
+
+def test_read_missing_valid_and_corrupt(tmp_path):
+    path = tmp_path / "warmup-state.json"
+    out = tmp_path / "out.json"
+    read = ("    - name: read\n      mailfleet.fleet.warmup_state:\n        path: %s\n%s"
+            "      register: r\n"
+            "    - name: save\n      ansible.builtin.copy:\n        dest: %s\n"
+            "        content: \"{{ r | to_json }}\"\n")
+    proc, recap = run_play(tmp_path, read % (path, "", out))
+    assert recap["failed"] == 0, proc.stdout
+    r = json.loads(out.read_text())
+    assert r["states"] == {} and r["exists"] is False and r["changed"] is False
+    path.write_text(json.dumps({"version": 1, "ips": {"192.0.2.10": STATE}}))
+    proc, recap = run_play(tmp_path, read % (path, "", out))
+    r = json.loads(out.read_text())
+    assert r["states"] == {"192.0.2.10": STATE} and r["exists"] is True
+    # corrupted: fails naming the file
+    path.write_text("{truncated")
+    proc, recap = run_play(tmp_path, read % (path, "", out))
+    assert recap["failed"] == 1
+    assert "warmup state %s: corrupted state file" % path in proc.stdout
+    assert "Traceback" not in proc.stdout
+    # on_corrupt: reset -> empty states, flagged
+    proc, recap = run_play(tmp_path, read % (path, "        on_corrupt: reset\n", out))
+    assert recap["failed"] == 0, proc.stdout
+    r = json.loads(out.read_text())
+    assert r["states"] == {} and r["corrupt"] is True
+    assert path.read_text() == "{truncated"
+
+
+def test_write_refuses_invalid_states(tmp_path):
+    path = tmp_path / "warmup-state.json"
+    proc, recap = run_play(tmp_path, write_task(path, {"192.0.2.10": {"stage_index": "high"}}))
+    assert recap["failed"] == 1
+    assert "write refused, invalid states" in proc.stdout
+    assert not path.exists()
