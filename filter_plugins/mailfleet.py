@@ -7,7 +7,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import fleet, pmta_render
+from ansible_collections.mailfleet.fleet.plugins.module_utils import pmta_render, warmup
 
 
 def mailfleet_pmta_config(model, host, caps, settings=None):
@@ -24,30 +24,22 @@ def mailfleet_dkim_keys(model, host, dkim_dir, base):
     return keys
 
 
-def mailfleet_pool_capacity(model, caps):
-    """Capacity contract: tenant -> sum of today's caps of its active IPs."""
-    return fleet.pool_capacity(model, caps)
-
-
-def mailfleet_host_capacity(model, caps):
-    """tenant -> host -> the part of the tenant's capacity carried by that host."""
-    return fleet.host_capacity(model, caps)
-
-
 def mailfleet_caps_table(model, caps):
-    """A per-tenant table (one string): host, IP, VMTA, pool, today's cap, why."""
+    """A per-tenant table (one string): host, IP, VMTA, pool, stage, today's cap, why."""
     rows = []
-    capacity = fleet.pool_capacity(model, caps)
+    capacity = warmup.pool_capacity(model, caps)
+    line = "  %-8s %-16s %-26s %-16s %5s %8s  %s"
     for tenant in sorted(model["tenants"]):
         ips = sorted((ip for ip in model["ips"].values() if ip["tenant"] == tenant),
                      key=lambda ip: (ip["host"], ip["vmta"]))
-        rows.append("tenant %s  pool %s  capacity today %d/day" % (tenant, model["tenants"][tenant]["pool"],
-                                                                    capacity[tenant]))
-        rows.append("  %-8s %-16s %-26s %-16s %8s  %s" % ("host", "ip", "vmta", "pool", "cap/day", "why"))
+        rows.append("tenant %s  pool %s  capacity today %d/day" % (
+            tenant, model["tenants"][tenant]["pool"], capacity.get(tenant, 0)))
+        rows.append(line % ("host", "ip", "vmta", "pool", "stage", "cap/day", "why"))
         for ip in ips:
             cap = caps.get(ip["address"], {})
-            rows.append("  %-8s %-16s %-26s %-16s %8s  %s" % (
-                ip["host"], ip["address"], ip["vmta"], ip["pool"],
+            stage = cap.get("stage")
+            rows.append(line % (
+                ip["host"], ip["address"], ip["vmta"], ip["pool"], "warm" if stage is None else stage,
                 "standby" if cap.get("standby") else cap.get("daily", 0), cap.get("reason", "")))
     return "\n".join(rows) + "\n"
 
@@ -57,7 +49,5 @@ class FilterModule(object):
         return {
             "mailfleet_pmta_config": mailfleet_pmta_config,
             "mailfleet_dkim_keys": mailfleet_dkim_keys,
-            "mailfleet_pool_capacity": mailfleet_pool_capacity,
-            "mailfleet_host_capacity": mailfleet_host_capacity,
             "mailfleet_caps_table": mailfleet_caps_table,
         }

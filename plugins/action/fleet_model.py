@@ -81,20 +81,13 @@ class ActionModule(ActionBase):
         if today is None:
             result.update(failed=True, msg="fleet_model: 'today' must be a date YYYY-MM-DD")
             return result
-        caps = fleet.calendar_caps(model, today)
         result["changed"] = False
         result["ansible_facts"] = {
             "mailfleet_model": model,
-            "mailfleet_caps": caps,
             "mailfleet_today": today.isoformat(),
             "mailfleet_inventory_base": base,
         }
-        result["summary"] = {
-            "tenants": len(model["tenants"]),
-            "hosts": len(model["hosts"]),
-            "ips": len(model["ips"]),
-            "pool_capacity": fleet.pool_capacity(model, caps),
-        }
+        result["summary"] = {"tenants": len(model["tenants"]), "hosts": len(model["hosts"]), "ips": len(model["ips"])}
         result["msg"] = "fleet OK: %(tenants)d tenants, %(hosts)d PowerMTA hosts, %(ips)d IPs" % result["summary"]
         return result
 

@@ -24,6 +24,7 @@ from ansible_collections.mailfleet.fleet.plugins.module_utils.providers import (
     DEFAULT_PROVIDERS,
     PROVIDERS,
 )
+from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import normalize_schedule
 
 __metaclass__ = type
 
@@ -36,22 +37,6 @@ PMTA_GROUP = "pmta"
 
 # The team's default plan (seed notes): six stages of one week each.
 DEFAULT_SCHEDULE = {"stages": [50, 200, 500, 1500, 5000, 10000], "min_days": 7}
-DEFAULT_MIN_DAYS = 7
-
-# Warmup thresholds: the planner (warmup.py) documents each one; the model only checks types/ranges.
-# name -> (default, minimum, maximum, kind)
-THRESHOLDS = {
-    "fill_ratio": (0.9, 0.0, 1.0, float),
-    "max_hard_bounce_rate": (0.02, 0.0, 1.0, float),
-    "max_complaint_rate": (0.003, 0.0, 1.0, float),
-    "max_deferral_rate": (0.15, 0.0, 1.0, float),
-    "near_limit": (0.75, 0.0, 1.0, float),
-    "step_back": (1, 0, 100, int),
-    "idle_days": (30, 1, 3650, int),
-    "rewarm_step_back": (2, 0, 100, int),
-    "min_volume_for_rates": (50, 0, 10 ** 9, int),
-    "resume_step_back": (1, 0, 100, int),
-}
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 VMTA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -75,7 +60,6 @@ TENANT_KEYS = {
 DOMAIN_KEYS = ("name", "dkim_selector", "dkim_key_file", "dkim_retired_selectors")
 IP_KEYS = ("address", "hostname", "tenant", "warmup_start", "vmta", "schedule", "overrides")
 OVERRIDE_KEYS = ("hold", "pin_stage", "max_stage", "standby")
-SCHEDULE_KEYS = ("stages", "min_days", "full_rate", "providers", "thresholds", "description")
 
 
 class FleetError:
@@ -195,110 +179,6 @@ class _Checker:
                          "unknown key; expected one of: %s" % ", ".join(sorted(allowed)), host)
 
 
-def normalize_schedule(raw, chk=None, var=SCHEDULES_VAR, path=""):
-    """Validate one warmup schedule as written in the inventory and return its normal form.
-
-    ``stages`` is a list of daily volumes (ints) or of ``{volume, min_days}`` mappings; volumes must
-    be positive and strictly increasing. ``full_rate`` (daily cap once warm) defaults to the last
-    stage. ``providers`` maps gmail/microsoft/yahoo/other to ``{share: 0..1}`` or ``{cap: N}`` (a
-    bare number is a share). ``thresholds`` overrides :data:`THRESHOLDS`.
-    """
-    chk = chk or _Checker()
-    out = {"stages": [], "full_rate": None, "providers": {}, "thresholds": {}}
-    if not chk.expect(raw, dict, var, path, "a mapping with 'stages'"):
-        return out, chk.errors
-    chk.unknown_keys(raw, SCHEDULE_KEYS, var, path)
-    min_days = raw.get("min_days", DEFAULT_MIN_DAYS)
-    if not (_is_int(min_days) and min_days > 0):
-        chk.err(var, path + ".min_days", "expected a positive integer (days per stage), got %r" % (min_days,))
-        min_days = DEFAULT_MIN_DAYS
-    stages = raw.get("stages")
-    if stages is None:
-        chk.err(var, path + ".stages", "missing: a list of daily volumes, e.g. [50, 200, 500]")
-    elif chk.expect(stages, list, var, path + ".stages", "a list of daily volumes"):
-        if not stages:
-            chk.err(var, path + ".stages", "must list at least one stage")
-        previous = 0
-        for i, stage in enumerate(stages):
-            spath = "%s.stages[%d]" % (path, i)
-            days = min_days
-            if isinstance(stage, dict):
-                chk.unknown_keys(stage, ("volume", "min_days"), var, spath)
-                volume = stage.get("volume")
-                days = stage.get("min_days", min_days)
-                if not (_is_int(days) and days > 0):
-                    chk.err(var, spath + ".min_days", "expected a positive integer, got %r" % (days,))
-                    days = min_days
-                vpath = spath + ".volume"
-            else:
-                volume = stage
-                vpath = spath
-            if not _is_int(volume):
-                chk.err(var, vpath, "expected a positive integer daily volume, got %s (%r)" % (_typename(volume), volume))
-                continue
-            if volume <= 0:
-                chk.err(var, vpath, "daily volume must be positive, got %d" % volume)
-                continue
-            if volume <= previous:
-                chk.err(var, vpath, "daily volume must be greater than the previous stage (%d), got %d" % (previous, volume))
-            previous = max(previous, volume)
-            out["stages"].append({"volume": volume, "min_days": days})
-    last = out["stages"][-1]["volume"] if out["stages"] else 0
-    full_rate = raw.get("full_rate", last)
-    if "full_rate" not in raw and not last:
-        pass  # no valid stage: the stage errors say it all
-    elif not (_is_int(full_rate) and full_rate > 0):
-        chk.err(var, path + ".full_rate", "expected a positive integer (daily cap once warm), got %r" % (full_rate,))
-        full_rate = last
-    elif full_rate < last:
-        chk.err(var, path + ".full_rate", "must be at least the last stage's volume (%d), got %d" % (last, full_rate))
-    out["full_rate"] = full_rate
-    providers = raw.get("providers", {})
-    if chk.expect(providers, dict, var, path + ".providers", "a mapping provider -> {share|cap}"):
-        for name in sorted(providers, key=str):
-            ppath = "%s.providers.%s" % (path, name)
-            spec = providers[name]
-            if name not in PROVIDERS:
-                chk.err(var, ppath, "unknown provider; expected one of: %s" % ", ".join(PROVIDERS))
-                continue
-            if _is_number(spec):
-                spec = {"share": spec}
-            if not chk.expect(spec, dict, var, ppath, "{share: 0..1} or {cap: N}"):
-                continue
-            chk.unknown_keys(spec, ("share", "cap"), var, ppath)
-            share, cap = spec.get("share"), spec.get("cap")
-            given = share is not None or cap is not None
-            if share is not None and not (_is_number(share) and 0 < share <= 1):
-                chk.err(var, ppath + ".share", "expected a fraction in (0, 1], got %r" % (share,))
-                share = None
-            if cap is not None and not (_is_int(cap) and cap > 0):
-                chk.err(var, ppath + ".cap", "expected a positive integer, got %r" % (cap,))
-                cap = None
-            if share is None and cap is None:
-                if given:
-                    continue
-                chk.err(var, ppath, "set 'share' (fraction of the IP's daily cap) or 'cap' (messages a day)")
-                continue
-            out["providers"][name] = {"share": float(share) if share is not None else None, "cap": cap}
-    thresholds = raw.get("thresholds", {})
-    merged = {k: v[0] for k, v in THRESHOLDS.items()}
-    if chk.expect(thresholds, dict, var, path + ".thresholds", "a mapping of threshold names to numbers"):
-        chk.unknown_keys(thresholds, THRESHOLDS, var, path + ".thresholds")
-        for name in sorted(thresholds, key=str):
-            if name not in THRESHOLDS:
-                continue
-            value = thresholds[name]
-            _default, low, high, kind = THRESHOLDS[name]
-            good = _is_int(value) if kind is int else _is_number(value)
-            if not good or not low <= value <= high:
-                chk.err(var, "%s.thresholds.%s" % (path, name), "expected %s between %s and %s, got %r" % (
-                    "an integer" if kind is int else "a number", low, high, value))
-                continue
-            merged[name] = kind(value)
-    out["thresholds"] = merged
-    return out, chk.errors
-
-
 def _check_address(chk, value, var, path, host):
     if not isinstance(value, str):
         chk.err(var, path, "expected an IPv4 or IPv6 address as a string, got %s (%r)" % (_typename(value), value), host)
@@ -409,10 +289,11 @@ def _norm_overrides(chk, raw, var, path, host, nstages):
         if key in raw and chk.expect(raw[key], bool, var, "%s.%s" % (path, key), "true or false", host):
             out[key] = raw[key]
     for key in ("pin_stage", "max_stage"):
-        if key in raw:
+        if key in raw and nstages is not None:  # without a valid schedule, stages cannot be judged
             value = raw[key]
-            if not (_is_int(value) and 1 <= value <= max(nstages, 1)):
-                chk.err(var, "%s.%s" % (path, key), "expected a stage number from 1 to %d, got %r" % (nstages, value), host)
+            if not (_is_int(value) and 1 <= value <= nstages + 1):
+                chk.err(var, "%s.%s" % (path, key), "expected a stage number from 1 to %d (%d = warm), got %r" % (
+                    nstages + 1, nstages + 1, value), host)
             else:
                 out[key] = value
     return out
@@ -424,16 +305,18 @@ def build_model(inventory):
     glob = inventory.get("globals") or {}
     hosts = inventory.get("hosts") or {}
 
-    # Schedules first: tenants and IPs refer to them.
+    # Schedules first: tenants and IPs refer to them. The warmup engine owns their grammar.
     schedules = {}
     raw_schedules = glob.get(SCHEDULES_VAR, {"default": DEFAULT_SCHEDULE})
     if chk.expect(raw_schedules, dict, SCHEDULES_VAR, "", "a mapping schedule-name -> {stages, ...}"):
         for name in sorted(raw_schedules, key=str):
             if not NAME_RE.match(str(name)):
                 chk.err(SCHEDULES_VAR, ".%s" % name, "invalid schedule name; use lowercase letters, digits, '-' or '_'")
-            sched, _ = normalize_schedule(raw_schedules[name], chk, SCHEDULES_VAR, ".%s" % name)
-            sched["name"] = str(name)
-            schedules[str(name)] = sched
+            sched, problems = normalize_schedule(raw_schedules[name], str(name))
+            for key_path, message in problems:
+                sep = "" if not key_path or key_path.startswith("[") else "."
+                chk.err(SCHEDULES_VAR, ".%s%s%s" % (name, sep, key_path), message)
+            schedules[str(name)] = sched  # None when invalid: references still resolve
 
     instances = glob.get(INSTANCES_VAR, {})
     if not chk.expect(instances, dict, INSTANCES_VAR, "", "a mapping instance-name -> {url, api_key}"):
@@ -473,6 +356,7 @@ def build_model(inventory):
     ips = {}
     first_seen = {}
     vmta_owner = {}
+    declared_tenants = set()
     for host in sorted(hosts):
         hinfo = hosts[host] or {}
         hvars = hinfo.get("vars") or {}
@@ -522,7 +406,9 @@ def build_model(inventory):
                 chk.err(IPS_VAR, path + ".schedule", "unknown warmup schedule %r; defined: %s" % (
                     schedule, ", ".join(sorted(schedules)) or "none"), host)
                 schedule = None
-            nstages = len(schedules[schedule]["stages"]) if schedule in schedules else 0
+            if tenant:
+                declared_tenants.add(tenant)
+            nstages = len(schedules[schedule]["stages"]) if schedules.get(schedule) else None
             overrides = _norm_overrides(chk, raw.get("overrides", {}), IPS_VAR, path + ".overrides", host, nstages)
             vmta = raw.get("vmta")
             if vmta is not None:
@@ -551,7 +437,7 @@ def build_model(inventory):
                     chk.err(IPS_VAR, path + ".vmta", "duplicate VirtualMTA name %r (also at %s%s on host %s)" % (
                         vmta, IPS_VAR, opath, ohost), host)
                 vmta_owner[vmta] = (host, path)
-            if not (tenant and hostname and start_date and schedule and vmta):
+            if not (tenant and hostname and start_date and schedules.get(schedule) and vmta):
                 continue
             entry = {
                 "address": key,
@@ -579,7 +465,7 @@ def build_model(inventory):
             ohost, opath = vmta_owner[tenant["pool"]]
             chk.err(TENANTS_VAR, ".%s.pool" % name, "pool %r has the same name as the VirtualMTA at %s%s on host %s" % (
                 tenant["pool"], IPS_VAR, opath, ohost))
-        if not any(ip["tenant"] == name for ip in ips.values()):
+        if name not in declared_tenants:
             chk.err(TENANTS_VAR, ".%s" % name, "tenant %s has no sending IP; add one to some host's %s" % (name, IPS_VAR))
     users = {}
     for name, tenant in sorted(tenants.items()):
@@ -605,85 +491,3 @@ def build_model(inventory):
         "ips": dict(sorted(ips.items())),
     }
     return model, chk.errors
-
-
-def schedule_stage_by_calendar(schedule, warmup_start, today):
-    """Stage index and daily cap by calendar: the foundation's rule until a warmup state exists.
-
-    Returns ``(stage_index or None when warm, daily_cap)``; before ``warmup_start`` the cap is 0.
-    """
-    start = parse_date(warmup_start)
-    if start is None or today < start:
-        return 0, 0
-    elapsed = (today - start).days
-    for index, stage in enumerate(schedule["stages"]):
-        if elapsed < stage["min_days"]:
-            return index, stage["volume"]
-        elapsed -= stage["min_days"]
-    return None, schedule["full_rate"]
-
-
-def provider_caps(schedule, daily):
-    """Per-provider daily caps for one IP from the schedule's shares/caps (never above ``daily``)."""
-    caps = {}
-    for name, spec in sorted(schedule.get("providers", {}).items()):
-        values = [daily]
-        if spec.get("share") is not None:
-            values.append(int(daily * spec["share"]))
-        if spec.get("cap") is not None:
-            values.append(spec["cap"])
-        caps[name] = min(values)
-    return caps
-
-
-def calendar_caps(model, today):
-    """Caps for every IP by calendar (see :func:`schedule_stage_by_calendar`) and overrides."""
-    caps = {}
-    for address, ip in model["ips"].items():
-        schedule = model["schedules"][ip["schedule"]]
-        stage, daily = schedule_stage_by_calendar(schedule, ip["warmup_start"], today)
-        reason = "calendar: day %d since warmup start" % ((today - parse_date(ip["warmup_start"])).days + 1)
-        overrides = ip["overrides"]
-        if overrides.get("max_stage") and (stage is None or stage + 1 > overrides["max_stage"]):
-            stage = overrides["max_stage"] - 1
-            daily = schedule["stages"][stage]["volume"]
-            reason = "max_stage override"
-        if overrides.get("pin_stage"):
-            stage = overrides["pin_stage"] - 1
-            daily = schedule["stages"][stage]["volume"]
-            reason = "pinned at stage %d" % overrides["pin_stage"]
-        standby = bool(overrides.get("standby"))
-        if standby:
-            daily, reason = 0, "standby override"
-        elif daily == 0:
-            reason = "warmup starts %s" % ip["warmup_start"]
-        caps[address] = {
-            "daily": daily,
-            "providers": provider_caps(schedule, daily),
-            "standby": standby,
-            "stage": None if stage is None else stage + 1,
-            "reason": reason,
-        }
-    return caps
-
-
-def pool_capacity(model, caps):
-    """Capacity contract: a tenant's pool capacity = sum of today's caps of its active IPs."""
-    out = {name: 0 for name in model["tenants"]}
-    for address, ip in model["ips"].items():
-        cap = caps.get(address) or {}
-        if not cap.get("standby"):
-            out[ip["tenant"]] += int(cap.get("daily", 0))
-    return out
-
-
-def host_capacity(model, caps):
-    """Per tenant and host: the part of the pool capacity each PowerMTA host carries."""
-    out = {}
-    for address, ip in model["ips"].items():
-        cap = caps.get(address) or {}
-        per = out.setdefault(ip["tenant"], {})
-        per.setdefault(ip["host"], 0)
-        if not cap.get("standby"):
-            per[ip["host"]] += int(cap.get("daily", 0))
-    return out

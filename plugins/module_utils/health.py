@@ -29,6 +29,7 @@ episode, so re-running a day emits nothing new, and alerts can dedupe on ``id``:
 from __future__ import absolute_import, division, print_function
 
 import copy
+import json
 
 __metaclass__ = type
 
@@ -226,3 +227,25 @@ def worst(severities):
         if _SEVERITY_RANK.get(s, 2) > _SEVERITY_RANK[best]:
             best = s if s in _SEVERITY_RANK else "fail"
     return best
+
+
+HEALTH_STATE_VERSION = 1
+
+
+def load_health_states(text):
+    """Parse a host's health state file: ``{"version": 1, "ips": {ip: state}}`` -> ``{ip: state}``."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ValueError("not JSON: %s" % exc)
+    if not isinstance(doc, dict) or doc.get("version") != HEALTH_STATE_VERSION or not isinstance(doc.get("ips"), dict):
+        raise ValueError("expected {\"version\": %d, \"ips\": {...}}" % HEALTH_STATE_VERSION)
+    for ip, state in doc["ips"].items():
+        if not isinstance(state, dict):
+            raise ValueError("state of %s is not a mapping" % ip)
+    return doc["ips"]
+
+
+def dump_health_states(states):
+    """Deterministic text of a host's health state file."""
+    return json.dumps({"version": HEALTH_STATE_VERSION, "ips": states}, sort_keys=True, indent=1) + "\n"

@@ -772,6 +772,47 @@ def plan_fleet(model, states, ledgers, health, today):
     return new_states, caps, report
 
 
+def caps_from_states(model, states, health, today):
+    """Today's caps from the stored states, without planning (the hourly quota sync).
+
+    An IP keeps the cap its last plan gave it (``daily``), except that a standby from the
+    inventory override or from ``health`` takes effect at once (cap 0). An IP with no state yet
+    gets what a first plan would give it (stage 1, or 0 before its ``warmup_start``).
+    Returns the caps contract ``{ip: {"daily", "providers", "standby", "stage", "reason"}}``.
+    """
+    today_s = _as_date(today).isoformat()
+    states = states or {}
+    health = health or {}
+    caps = {}
+    for address in sorted(model.get("ips") or {}):
+        ipinfo = model["ips"][address]
+        schedule = (model.get("schedules") or {}).get(_ip_schedule_name(model, ipinfo))
+        if schedule is None:
+            raise ValueError("IP %s: its schedule is not defined in the fleet model" % address)
+        state = states.get(address)
+        overrides = ipinfo.get("overrides") or {}
+        if state is None or state.get("planned_on") is None:
+            _st, dec = plan_ip(schedule, None, None, health.get(address), today_s, overrides,
+                               ipinfo.get("warmup_start"))
+            caps[address] = {"daily": dec["daily"], "providers": dec["providers"], "standby": dec["standby"],
+                             "stage": dec["stage"], "reason": dec["reason"]}
+            continue
+        validate_state(state)
+        stage_index = int(state["stage_index"])
+        stage = None if stage_index >= len(schedule["stages"]) else stage_index + 1
+        ip_health = health.get(address) or {}
+        if overrides.get("standby") or ip_health.get("standby"):
+            why = "standby override" if overrides.get("standby") else (ip_health.get("reason") or "health: standby")
+            caps[address] = {"daily": 0, "providers": provider_caps(schedule, 0), "standby": True,
+                             "stage": stage, "reason": why}
+            continue
+        daily = int(state.get("daily") or 0)
+        caps[address] = {"daily": daily, "providers": provider_caps(schedule, daily),
+                         "standby": bool(state.get("standby")), "stage": stage,
+                         "reason": "as planned on %s (%s)" % (state["planned_on"], state.get("action"))}
+    return caps
+
+
 def pool_capacity(model, caps):
     """{tenant: sum of daily over its non-standby IPs} (every tenant of the model, 0 if none)."""
     out = {t: 0 for t in (model.get("tenants") or {})}

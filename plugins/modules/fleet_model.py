@@ -16,8 +16,7 @@ description:
     C(mailfleet_providers), C(mailfleet_mailwizz_instances) and every host's C(mailfleet_ips)),
     checks types and cross-references over the whole fleet and either fails with every error, each
     naming the inventory file, line and key at fault, or sets the facts C(mailfleet_model),
-    C(mailfleet_caps) (today's caps by calendar), C(mailfleet_today) and
-    C(mailfleet_inventory_base).
+    C(mailfleet_today) and C(mailfleet_inventory_base).
   - Runs on the controller only and touches no host. Run it on C(localhost) before any other play.
 version_added: "0.1.0"
 author: mailfleet
@@ -45,11 +44,11 @@ errors:
   elements: str
   returned: on failure
 summary:
-  description: Counts of tenants, hosts, IPs and each tenant's pool capacity today.
+  description: Counts of tenants, hosts and IPs.
   type: dict
   returned: on success
 ansible_facts:
-  description: C(mailfleet_model), C(mailfleet_caps), C(mailfleet_today), C(mailfleet_inventory_base).
+  description: C(mailfleet_model), C(mailfleet_today), C(mailfleet_inventory_base).
   type: dict
   returned: on success
 """

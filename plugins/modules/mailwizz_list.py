@@ -11,7 +11,7 @@ description:
   - Creates, updates or deletes a MailWizz list identified by its name, through the MailWizz
     customer API of the tenant's own key.
   - Idempotent; only the fields you give are compared. A name held by several lists is refused.
-  - Runs on the controller (C(delegate_to: localhost) or a C(localhost) play).
+  - "Runs on the controller (C(delegate_to: localhost) or a C(localhost) play)."
 version_added: "0.1.0"
 author: mailfleet
 options:

@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: warmup_state
-short_description: Read or atomically write the mailfleet warmup state of a PowerMTA host
+short_description: Read or atomically write the mailfleet warmup (or health) state of a PowerMTA host
 description:
   - Reads or writes the JSON file in which the mailfleet warmup engine keeps, for every IP bound
     to the host, its warmup stage, the day that stage started, standby and idle bookkeeping and
@@ -17,6 +17,9 @@ description:
     the same states always give the same bytes.'
   - Writes are atomic (temporary file in the same directory, fsync, rename) and happen only
     outside check mode; the task reports a change only when the content differs.
+  - With O(kind=health) the same is done for the health state of the host's IPs (DNSBL listings,
+    standby, clean-check streaks; see C(plugins/module_utils/health.py)),
+    C({"version": 1, "ips": {ADDRESS: HEALTH}}) in C(health-state.json).
   - Runs on the PowerMTA host with the Python standard library only.
 version_added: "0.1.0"
 author: mailfleet
@@ -28,8 +31,13 @@ options:
     type: str
     choices: [read, write]
     default: read
+  kind:
+    description: Which state file this is, C(warmup) or C(health).
+    type: str
+    choices: [warmup, health]
+    default: warmup
   path:
-    description: The warmup state file.
+    description: The state file.
     type: path
     default: /var/lib/mailfleet/warmup-state.json
   states:
@@ -106,7 +114,10 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailfleet.fleet.plugins.module_utils.health import dump_health_states, load_health_states
 from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import dump_states, load_states
+
+CODECS = {"warmup": (load_states, dump_states), "health": (load_health_states, dump_health_states)}
 
 
 def _read_text(path):
@@ -153,6 +164,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type="str", choices=["read", "write"], default="read"),
+            kind=dict(type="str", choices=["warmup", "health"], default="warmup"),
             path=dict(type="path", default="/var/lib/mailfleet/warmup-state.json"),
             states=dict(type="dict"),
             on_corrupt=dict(type="str", choices=["fail", "reset"], default="fail"),
@@ -162,22 +174,23 @@ def main():
         supports_check_mode=True,
     )
     path = module.params["path"]
+    load, dump = CODECS[module.params["kind"]]
     result = dict(changed=False, path=path, exists=False, corrupt=False, states={})
 
     try:
         text, exists = _read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
-        module.fail_json(msg="warmup state %s: cannot read the file: %s" % (path, exc), **result)
+        module.fail_json(msg="%s state %s: cannot read the file: %s" % (module.params["kind"], path, exc), **result)
     result["exists"] = exists
 
     current = {}
     if exists:
         try:
-            current = load_states(text)
+            current = load(text)
         except ValueError as exc:
             if module.params["state"] == "read" and module.params["on_corrupt"] == "fail":
-                module.fail_json(msg="warmup state %s: corrupted state file (%s); fix or remove it, or "
-                                     "read it with on_corrupt=reset" % (path, exc), **result)
+                module.fail_json(msg="%s state %s: corrupted state file (%s); fix or remove it, or "
+                                     "read it with on_corrupt=reset" % (module.params["kind"], path, exc), **result)
             result["corrupt"] = True
             current = {}
 
@@ -188,13 +201,13 @@ def main():
     try:
         mode = _parse_mode(module.params["mode"])
     except ValueError:
-        module.fail_json(msg="warmup state %s: invalid mode %r" % (path, module.params["mode"]), **result)
+        module.fail_json(msg="%s state %s: invalid mode %r" % (module.params["kind"], path, module.params["mode"]), **result)
     try:
         # Round-trip through JSON: what is written is exactly what a later read returns.
         new_states = json.loads(json.dumps(module.params["states"]))
-        new_text = dump_states(new_states)
+        new_text = dump(new_states)
     except (TypeError, ValueError) as exc:
-        module.fail_json(msg="warmup state %s: write refused, invalid states: %s" % (path, exc), **result)
+        module.fail_json(msg="%s state %s: write refused, invalid states: %s" % (module.params["kind"], path, exc), **result)
 
     changed = new_text != text
     if exists and not changed:
@@ -211,7 +224,7 @@ def main():
         try:
             _atomic_write(path, new_text, mode)
         except OSError as exc:
-            module.fail_json(msg="warmup state %s: write failed: %s" % (path, exc), **result)
+            module.fail_json(msg="%s state %s: write failed: %s" % (module.params["kind"], path, exc), **result)
     module.exit_json(**result)
 
 

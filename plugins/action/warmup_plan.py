@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin behind mailfleet.fleet.warmup_plan: plan today's caps on the controller."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.action import ActionBase
+from ansible_collections.mailfleet.fleet.plugins.module_utils import health as health_mod
+from ansible_collections.mailfleet.fleet.plugins.module_utils import warmup
+from ansible_collections.mailfleet.fleet.plugins.module_utils.fleet import parse_date
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("mode", "health", "today", "observed_var"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
+        args = self._task.args
+        mode = args.get("mode", "plan")
+        if mode not in ("plan", "current"):
+            result.update(failed=True, msg="warmup_plan: mode must be plan or current, got %r" % mode)
+            return result
+        model = task_vars.get("mailfleet_model")
+        if not isinstance(model, dict):
+            result.update(failed=True, msg="warmup_plan: no fleet model; import playbooks/validate.yml first")
+            return result
+        today = args.get("today") or task_vars.get("mailfleet_today")
+        today = parse_date(today) if today else datetime.date.today()
+        if today is None:
+            result.update(failed=True, msg="warmup_plan: 'today' must be a date YYYY-MM-DD")
+            return result
+        observed_var = args.get("observed_var", "fleet_state_observed")
+
+        hostvars = task_vars["hostvars"]
+        states, ledgers, stored_health, missing = {}, {}, {}, []
+        for host in sorted(model["hosts"]):
+            observed = hostvars[host].get(observed_var) if host in hostvars else None
+            if not observed:
+                missing.append(host)
+                continue
+            addresses = {ip["address"] for ip in model["hosts"][host]["ips"]}
+            for key, target in (("warmup", states), ("health", stored_health), ("ledger", ledgers)):
+                for address, value in (observed.get(key) or {}).items():
+                    if address in addresses:
+                        target[address] = value
+        health = args.get("health")
+        health = health_mod.planner_view(stored_health) if health is None else health
+
+        try:
+            if mode == "plan":
+                new_states, caps, report = warmup.plan_fleet(model, states, ledgers, health, today)
+            else:
+                new_states, caps = {}, warmup.caps_from_states(model, states, health, today)
+                report = None
+        except ValueError as exc:
+            result.update(failed=True, msg="warmup_plan: %s" % to_native(exc))
+            return result
+
+        # IPs of hosts that could not be read: cap 0 (never more than what is known), not stored.
+        for host in missing:
+            for ip in model["hosts"][host]["ips"]:
+                caps[ip["address"]] = {"daily": 0, "providers": {}, "standby": False, "stage": None,
+                                       "reason": "host %s was not reachable this run" % host}
+                new_states.pop(ip["address"], None)
+        by_host = {}
+        for host, hinfo in sorted(model["hosts"].items()):
+            if host not in missing:
+                by_host[host] = {ip["address"]: new_states[ip["address"]]
+                                 for ip in hinfo["ips"] if ip["address"] in new_states}
+        capacity = warmup.pool_capacity(model, caps)
+        result["changed"] = False
+        result["ansible_facts"] = {
+            "mailfleet_caps": caps,
+            "mailfleet_capacity": capacity,
+            "mailfleet_plan": report,
+            "mailfleet_states_by_host": by_host if mode == "plan" else {},
+            "mailfleet_ledgers": ledgers,
+            "mailfleet_today": today.isoformat(),
+        }
+        result["missing_hosts"] = missing
+        result["msg"] = "%s for %s: capacity %s%s" % (
+            "planned" if mode == "plan" else "current caps", today.isoformat(),
+            ", ".join("%s %d/day" % item for item in sorted(capacity.items())),
+            "; not reachable: %s" % ", ".join(missing) if missing else "")
+        return result

@@ -1,0 +1,264 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+"""Write the mailfleet run report (Markdown + self-contained HTML) and the caps history."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: mailfleet_report
+short_description: Write the mailfleet run report (Markdown and self-contained HTML with charts)
+description:
+  - Builds the run report of the warmup fleet from the warmup plan, the ledgers, the health state
+    and the history of caps, and writes C(DIR/KIND-DATE.md), C(DIR/KIND-DATE.html) and
+    C(DIR/latest.html), then adds today's caps to the caps history file (C({day: {ip: cap}})).
+  - Per tenant - pool capacity (today and yesterday), DNS authentication of its domains (SPF,
+    DKIM, DMARC). Per IP - warmup stage, cap today and its change, what was sent yesterday, hard
+    bounce / complaint / deferral rates against the schedule's thresholds, DNSBL listings, FCrDNS,
+    the decision and its reason, and an inline SVG chart of the cap in force vs what was sent over
+    the last O(days) days.
+  - The HTML page has inline CSS and SVG only (no script, no external asset) and the output is
+    deterministic, so a second run on the same day with the same inputs changes nothing.
+  - Every file is written atomically (temporary file in the same directory, then rename), only
+    outside check mode and only when its content differs.
+  - Runs on the controller (C(delegate_to: localhost) or a C(hosts: localhost) play).
+version_added: "0.1.0"
+author: mailfleet
+options:
+  dir:
+    description: Directory of the reports (created when missing, outside check mode).
+    type: path
+    required: true
+  kind:
+    description: First part of the file names (C(warmup), C(health), ...).
+    type: str
+    default: warmup
+  plan_report:
+    description:
+      - The C(report) returned by the warmup planner (C(warmup.plan_fleet)) -
+        C({date, ips: {ADDRESS: {stage, warm, daily, providers, standby, action, reason, rates,
+        tenant, host, schedule}}, capacity: {TENANT: int}, actions}).
+    type: dict
+    required: true
+  model:
+    description: The fleet model (domains, hostnames and rate thresholds come from it).
+    type: dict
+  ledgers:
+    description:
+      - Ledger compact form of every IP, C({ADDRESS: {YYYY-MM-DD: {PROVIDER: {delivered,
+        hard_bounce, soft_bounce, deferred, complaint}}}}), covering at least the last O(days) days.
+    type: dict
+    default: {}
+  health:
+    description:
+      - The health state C({ips: {ADDRESS: {standby, listed, listings}}, dns_auth: {...}, updated})
+        or the planner view C({ADDRESS: {standby, reason, listed}}).
+    type: dict
+    default: {}
+  date:
+    description: The report date C(YYYY-MM-DD); defaults to the plan report's date.
+    type: str
+  days:
+    description: Days shown in the cap-vs-sent charts (today included).
+    type: int
+    default: 14
+  history_file:
+    description: The caps history C({day: {ip: cap}}); defaults to C(DIR/history.json).
+    type: path
+  keep_days:
+    description: Days kept in the caps history.
+    type: int
+    default: 120
+  formats:
+    description: Which reports to write.
+    type: list
+    elements: str
+    choices: [md, html]
+    default: [md, html]
+  latest:
+    description: Also write C(DIR/latest.html) (a copy of the HTML report).
+    type: bool
+    default: true
+  mode:
+    description: Permissions of the written files.
+    type: raw
+    default: "0644"
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+notes:
+  - The diff shows the Markdown report and the history file; the HTML files are listed in
+    RV(changed_files) only.
+"""
+
+EXAMPLES = r"""
+- name: Write today's warmup report
+  mailfleet.fleet.mailfleet_report:
+    dir: "{{ mailfleet_reports_dir | default(playbook_dir ~ '/../reports') }}"
+    plan_report: "{{ warmup_plan.report }}"
+    model: "{{ mailfleet_model }}"
+    ledgers: "{{ mailfleet_ledgers }}"
+    health: "{{ mailfleet_health }}"
+  delegate_to: localhost
+  run_once: true
+  register: run_report
+
+- name: Show where the report is
+  ansible.builtin.debug:
+    msg: "{{ run_report.files }}"
+"""
+
+RETURN = r"""
+files:
+  description: The files of this report (written or already up to date), history file last.
+  returned: always
+  type: list
+  elements: str
+  sample: [reports/warmup-2026-03-21.md, reports/warmup-2026-03-21.html, reports/latest.html, reports/history.json]
+changed_files:
+  description: The files that were (or in check mode would be) written.
+  returned: always
+  type: list
+  elements: str
+totals:
+  description: Fleet totals of the report (ips, active, standby, listed, capacity, capacity_before, sent_yesterday, actions).
+  returned: always
+  type: dict
+  sample: {"ips": 5, "active": 4, "standby": 1, "listed": 1, "capacity": 7550, "capacity_before": 7700,
+           "sent_yesterday": 7600, "actions": {"hold": 3, "standby": 1, "step_back": 1}}
+markdown:
+  description: The Markdown report (for a chat message or a job log).
+  returned: always
+  type: str
+"""
+
+import json
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailfleet.fleet.plugins.module_utils import report as rp
+
+
+def _read(path):
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def _atomic_write(path, text, mode):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            dir=dict(type="path", required=True),
+            kind=dict(type="str", default="warmup"),
+            plan_report=dict(type="dict", required=True),
+            model=dict(type="dict"),
+            ledgers=dict(type="dict", default={}),
+            health=dict(type="dict", default={}),
+            date=dict(type="str"),
+            days=dict(type="int", default=14),
+            history_file=dict(type="path"),
+            keep_days=dict(type="int", default=120),
+            formats=dict(type="list", elements="str", choices=["md", "html"], default=["md", "html"]),
+            latest=dict(type="bool", default=True),
+            mode=dict(type="raw", default="0644"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    directory = p["dir"]
+    history_file = p["history_file"] or os.path.join(directory, "history.json")
+    try:
+        mode = p["mode"] if isinstance(p["mode"], int) else int(str(p["mode"]), 8)
+    except ValueError:
+        module.fail_json(msg="mailfleet_report: mode %r is not an octal permission" % (p["mode"],))
+    if not p["kind"] or "/" in p["kind"] or p["kind"].startswith("."):
+        module.fail_json(msg="mailfleet_report: kind %r cannot be used in a file name" % p["kind"])
+    if p["days"] < 1 or p["keep_days"] < p["days"]:
+        module.fail_json(msg="mailfleet_report: days must be >= 1 and keep_days >= days (got %d, %d)"
+                         % (p["days"], p["keep_days"]))
+    plan = p["plan_report"]
+    date = p["date"] or plan.get("date")
+    try:
+        date = rp._date(date).isoformat()
+    except (TypeError, ValueError):
+        module.fail_json(msg="mailfleet_report: the report date %r is not YYYY-MM-DD (option date or "
+                             "plan_report.date)" % (date,))
+    plan = dict(plan, date=date)
+
+    try:
+        history_before = _read(history_file)
+        history = rp.load_history(history_before)
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="mailfleet_report: cannot read the caps history %s: %s" % (
+            history_file, getattr(exc, "strerror", None) or exc))
+    try:
+        report = rp.build_report(p["model"], plan, p["ledgers"], p["health"], history, date, p["days"], p["kind"])
+        markdown = rp.render_markdown(report)
+        outputs = []
+        base = os.path.join(directory, "%s-%s" % (p["kind"], date))
+        if "md" in p["formats"]:
+            outputs.append((base + ".md", markdown))
+        if "html" in p["formats"]:
+            page = rp.render_html(report)
+            outputs.append((base + ".html", page))
+            if p["latest"]:
+                outputs.append((os.path.join(directory, "latest.html"), page))
+        new_history = rp.update_history(history, plan, p["keep_days"])
+        outputs.append((history_file, rp.dump_history(new_history)))
+    except (ValueError, TypeError, KeyError) as exc:
+        module.fail_json(msg="mailfleet_report: cannot build the %s report of %s: %s" % (p["kind"], date, exc))
+
+    changed_files, diffs = [], []
+    for path, text in outputs:
+        try:
+            before = history_before if path == history_file else _read(path)
+        except OSError as exc:
+            module.fail_json(msg="mailfleet_report: cannot read %s: %s" % (path, exc.strerror or exc))
+        if before == text:
+            continue
+        changed_files.append(path)
+        if not path.endswith(".html"):
+            diffs.append({"before": before or "", "after": text, "before_header": path, "after_header": path})
+    if changed_files and not module.check_mode:
+        for path, text in outputs:
+            if path not in changed_files:
+                continue
+            try:
+                parent = os.path.dirname(os.path.abspath(path))
+                if not os.path.isdir(parent):
+                    os.makedirs(parent, 0o755)
+                _atomic_write(path, text, mode)
+            except OSError as exc:
+                module.fail_json(msg="mailfleet_report: cannot write %s: %s" % (path, exc.strerror or exc),
+                                 changed_files=changed_files)
+    result = dict(changed=bool(changed_files), files=[o[0] for o in outputs], changed_files=changed_files,
+                  totals=json.loads(json.dumps(report["totals"])), markdown=markdown)
+    if module._diff:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
