@@ -44,10 +44,46 @@ def mailfleet_caps_table(model, caps):
     return "\n".join(rows) + "\n"
 
 
+def mailfleet_observed(model, hostvars, key, fact="fleet_state_observed"):
+    """Merge one kind of observed state (warmup, health, ledger) over the hosts: {ip: value}."""
+    merged = {}
+    for host, hinfo in sorted(model["hosts"].items()):
+        observed = hostvars[host].get(fact) if host in hostvars else None
+        values = (observed or {}).get(key) or {}
+        for ip in hinfo["ips"]:
+            if ip["address"] in values:
+                merged[ip["address"]] = values[ip["address"]]
+    return merged
+
+
+def mailfleet_by_host(model, per_ip):
+    """Split {ip: value} into {host: {ip: value}} along the fleet model (every host present)."""
+    return {host: {ip["address"]: per_ip[ip["address"]] for ip in hinfo["ips"] if ip["address"] in per_ip}
+            for host, hinfo in sorted(model["hosts"].items())}
+
+
+def mailfleet_auth_targets(model, base):
+    """What the DNS authentication audit checks: every tenant domain (selector, key file on the
+    controller, the tenant's IPs) and every IP with the host name its PTR must give."""
+    domains = []
+    for name, tenant in sorted(model["tenants"].items()):
+        addresses = sorted(ip["address"] for ip in model["ips"].values() if ip["tenant"] == name)
+        for dom in tenant["domains"]:
+            key = dom["dkim_key_file"]
+            domains.append({"name": dom["name"], "dkim_selector": dom["dkim_selector"],
+                            "dkim_key_file": key if os.path.isabs(key) else os.path.join(base, key),
+                            "ips": addresses})
+    ips = [{"address": ip["address"], "hostname": ip["hostname"]} for _a, ip in sorted(model["ips"].items())]
+    return {"domains": domains, "ips": ips}
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "mailfleet_pmta_config": mailfleet_pmta_config,
             "mailfleet_dkim_keys": mailfleet_dkim_keys,
             "mailfleet_caps_table": mailfleet_caps_table,
+            "mailfleet_observed": mailfleet_observed,
+            "mailfleet_by_host": mailfleet_by_host,
+            "mailfleet_auth_targets": mailfleet_auth_targets,
         }

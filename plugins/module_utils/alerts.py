@@ -26,7 +26,7 @@ __metaclass__ = type
 
 TELEGRAM_API = "https://api.telegram.org"
 EVENT_ICONS = {"new_listing": "[LISTED]", "standby": "[STANDBY]", "resume": "[RESUME]",
-               "delisted": "[DELISTED]", "dns_auth_regression": "[DNS-AUTH]"}
+               "delisted": "[DELISTED]", "dns_auth_regression": "[DNS-AUTH]", "deploy_failed": "[DEPLOY-FAILED]"}
 
 
 class AlertError(Exception):

@@ -10,7 +10,8 @@ DOCUMENTATION = r"""
 module: mailfleet_report
 short_description: Write the mailfleet run report (Markdown and self-contained HTML with charts)
 description:
-  - Builds the run report of the warmup fleet from the warmup plan, the ledgers, the health state
+  - >-
+    Builds the run report of the warmup fleet from the warmup plan, the ledgers, the health state
     and the history of caps, and writes C(DIR/KIND-DATE.md), C(DIR/KIND-DATE.html) and
     C(DIR/latest.html), then adds today's caps to the caps history file (C({day: {ip: cap}})).
   - Per tenant - pool capacity (today and yesterday), DNS authentication of its domains (SPF,
@@ -22,7 +23,7 @@ description:
     deterministic, so a second run on the same day with the same inputs changes nothing.
   - Every file is written atomically (temporary file in the same directory, then rename), only
     outside check mode and only when its content differs.
-  - Runs on the controller (C(delegate_to: localhost) or a C(hosts: localhost) play).
+  - Runs on the controller (C(delegate_to=localhost) or a play on C(localhost)).
 version_added: "0.1.0"
 author: mailfleet
 options:
@@ -36,7 +37,8 @@ options:
     default: warmup
   plan_report:
     description:
-      - The C(report) returned by the warmup planner (C(warmup.plan_fleet)) -
+      - >-
+        The C(report) returned by the warmup planner (C(warmup.plan_fleet)),
         C({date, ips: {ADDRESS: {stage, warm, daily, providers, standby, action, reason, rates,
         tenant, host, schedule}}, capacity: {TENANT: int}, actions}).
     type: dict
@@ -46,13 +48,15 @@ options:
     type: dict
   ledgers:
     description:
-      - Ledger compact form of every IP, C({ADDRESS: {YYYY-MM-DD: {PROVIDER: {delivered,
+      - >-
+        Ledger compact form of every IP, C({ADDRESS: {YYYY-MM-DD: {PROVIDER: {delivered,
         hard_bounce, soft_bounce, deferred, complaint}}}}), covering at least the last O(days) days.
     type: dict
     default: {}
   health:
     description:
-      - The health state C({ips: {ADDRESS: {standby, listed, listings}}, dns_auth: {...}, updated})
+      - >-
+        The health state C({ips: {ADDRESS: {standby, listed, listings}}, dns_auth: {...}, updated})
         or the planner view C({ADDRESS: {standby, reason, listed}}).
     type: dict
     default: {}
@@ -64,7 +68,8 @@ options:
     type: int
     default: 14
   history_file:
-    description: The caps history C({day: {ip: cap}}); defaults to C(DIR/history.json).
+    description: >-
+      The caps history C({day: {ip: cap}}); defaults to C(DIR/history.json).
     type: path
   keep_days:
     description: Days kept in the caps history.

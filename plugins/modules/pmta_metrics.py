@@ -35,20 +35,23 @@ options:
     default: /var/lib/node_exporter/textfile_collector/mailfleet.prom
   plan_report:
     description:
-      - The C(report) returned by the warmup planner (C(warmup.plan_fleet)):
+      - >-
+        The C(report) returned by the warmup planner (C(warmup.plan_fleet)),
         C({date, ips: {ADDRESS: {stage, warm, daily, providers, standby, action, reason, rates,
         tenant, host, schedule}}, capacity: {TENANT: int}}).
     type: dict
     required: true
   ledgers:
     description:
-      - Ledger compact form C({ADDRESS: {YYYY-MM-DD: {PROVIDER: {delivered, hard_bounce,
+      - >-
+        Ledger compact form C({ADDRESS: {YYYY-MM-DD: {PROVIDER: {delivered, hard_bounce,
         soft_bounce, deferred, complaint}}}}); only the day before the plan date is read.
     type: dict
     default: {}
   health:
     description:
-      - Health state C({ips: {ADDRESS: {standby, listed, listings, ...}}}) or the planner view
+      - >-
+        Health state C({ips: {ADDRESS: {standby, listed, listings, ...}}}) or the planner view
         C({ADDRESS: {standby, reason, listed}}).
     type: dict
     default: {}

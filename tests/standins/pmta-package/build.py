@@ -43,8 +43,9 @@ if [ "$1" = configure ]; then
     getent group pmta >/dev/null || groupadd --system pmta
     getent passwd pmta >/dev/null || useradd --system --gid pmta --home-dir /var/spool/pmta \\
         --no-create-home --shell /usr/sbin/nologin --comment "PowerMTA" pmta
-    install -d -o pmta -g pmta -m 0755 /var/spool/pmta
-    install -d -o pmta -g pmta -m 0755 /var/log/pmta
+    for dir in /var/spool/pmta /var/log/pmta; do
+        [ -d "$dir" ] || install -d -o pmta -g pmta -m 0755 "$dir"
+    done
 fi
 exit 0
 """
