@@ -10,7 +10,7 @@ export ANSIBLE_LOCAL_TEMP := $(CURDIR)/.work/ansible-tmp
 export ANSIBLE_HOME := $(CURDIR)/.work/ansible-home
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv demo test lint unit molecule bench simulate system-deps clean
+.PHONY: venv demo test lint unit molecule bench simulate plan system-deps clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -41,6 +41,12 @@ test: lint unit molecule
 
 bench: venv system-deps
 	$(PY) bench/run.py
+
+simulate: venv
+	$(PY) scripts/simulate.py --scenario all --days 60 --out .work/simulation
+
+plan: venv
+	bash scripts/plan.sh $(or $(INVENTORY),inventories/demo)
 
 clean:
 	rm -rf .work

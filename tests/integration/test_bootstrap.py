@@ -9,6 +9,7 @@ Cost: the first run on a machine builds the cached root with debootstrap from th
 the runner's APT sources (about 3 minutes, ~140 MB in /var/cache/mailfleet-tests, or
 $MAILFLEET_TEST_CACHE); later runs copy it (a few seconds). Needs root.
 """
+import json
 import os
 import re
 import subprocess
@@ -167,6 +168,8 @@ def test_bootstrap_installs_and_hands_over_to_the_deploy(env):
     assert "smtp-listener 192.0.2.1:587" in conf.content_string
     assert host.file("/etc/pmta/dkim").listdir()
     assert host.file("/var/log/pmta/standin/running.conf").content_string == conf.content_string
+    with open(lab.host_path(HOST, "/var/log/pmta/standin/reloads.log")) as handle:
+        assert [json.loads(line)["ok"] for line in handle] == [True]
     assert host.check_output("/usr/sbin/pmta reload") == "Configuration reloaded."
 
 
@@ -184,17 +187,26 @@ def test_second_run_changes_nothing(env):
     assert input_chain.count("jump mailfleet_pmta") == 1
 
 
-def test_a_new_package_is_installed_and_the_rest_left_alone(env):
+def test_a_new_package_is_installed_and_a_missing_account_created(env):
     lab = env["lab"]
-    deb2 = pmta_package.build_deb(str(env["tmp"] / "pkg2"), version="5.0-test2")
-    # the host's hand-made state survives the upgrade run
+    # a package that creates no account, on a host that lost it: the role creates both
+    deb2 = pmta_package.build_deb(str(env["tmp"] / "pkg2"), version="5.0-test2", create_user=False)
+    lab.ssh(HOST, "userdel pmta; groupdel pmta 2>/dev/null; ! getent group pmta")
+    # the host's hand-made state survives the run
     lab.ssh(HOST, "echo '# operator addition' >> /etc/pmta/local.conf")
     run = bootstrap(env, "-e", "pmta_bootstrap_package_file=%s" % deb2)
     assert run.returncode == 0, run.stdout
     assert recap(run.stdout)[HOST]["changed"] > 0
     assert dpkg_status(env) == "install ok installed 5.0-test2"
     host = lab.testinfra_host(HOST)
-    assert host.file("/var/spool/pmta").mode == 0o750
+    user = host.user("pmta")
+    assert user.exists and user.group == "pmta" and user.shell == "/usr/sbin/nologin"
+    assert user.home == "/var/spool/pmta"
+    for path in ("/var/spool/pmta", "/var/log/pmta"):
+        f = host.file(path)
+        assert (f.user, f.group, f.mode) == ("pmta", "pmta", 0o750), path
+    lic = host.file("/etc/pmta/license")
+    assert (lic.user, lic.group, lic.mode) == ("root", "pmta", 0o640)
     assert host.file("/etc/pmta/license").content_string == LICENSE
     assert host.file("/etc/pmta/local.conf").contains("# operator addition")
     again = bootstrap(env, "-e", "pmta_bootstrap_package_file=%s" % deb2)

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p .work/ansible-tmp .work/ansible-home
-ansible-playbook -i inventories/demo/hosts.yml playbooks/deploy.yml "$@"
+ansible-playbook -i inventories/demo/hosts.yml playbooks/warmup.yml "$@"

@@ -8,9 +8,9 @@ The bootstrap tests need *a* package to install, so this builds `pmta_<version>_
   /etc/pmta/config-defaults   a conffile, like the one PowerMTA ships (never edited by mailfleet)
   /usr/share/doc/pmta/README  what this package is
   postinst                    creates the system group and user `pmta` (as PowerMTA's package does)
-                              and the spool and log directories
+                              and the spool and log directories (left out with --no-user)
 
-Usage: build.py OUTDIR [--version 5.0-test]   (prints the path of the .deb)
+Usage: build.py OUTDIR [--version 5.0-test] [--no-user]   (prints the path of the .deb)
 Library: build_deb(outdir, version="5.0-test") -> path.  Needs dpkg-deb (Debian: dpkg).
 """
 import argparse
@@ -50,6 +50,13 @@ fi
 exit 0
 """
 
+# A package that leaves the account to the installer (some in-house builds do)
+POSTINST_NO_USER = """\
+#!/bin/sh
+set -e
+exit 0
+"""
+
 CONFIG_DEFAULTS = """\
 # PowerMTA stand-in: default settings shipped with the package (overwritten on upgrade; do not edit)
 """
@@ -75,15 +82,18 @@ def _write(path, text, mode):
     os.chmod(path, mode)
 
 
-def build_deb(outdir, version="5.0-test", arch=None):
-    """Build the package into OUTDIR; returns the .deb's path."""
+def build_deb(outdir, version="5.0-test", arch=None, create_user=True):
+    """Build the package into OUTDIR; returns the .deb's path.
+
+    create_user=False leaves out the postinst that creates the pmta user and group.
+    """
     arch = arch or host_arch()
     os.makedirs(outdir, exist_ok=True)
     path = os.path.join(os.path.abspath(outdir), "pmta_%s_%s.deb" % (version, arch))
     with tempfile.TemporaryDirectory(prefix="pmta-deb-") as tree:
         os.chmod(tree, 0o755)
         _write(os.path.join(tree, "DEBIAN", "control"), CONTROL.format(version=version, arch=arch), 0o644)
-        _write(os.path.join(tree, "DEBIAN", "postinst"), POSTINST, 0o755)
+        _write(os.path.join(tree, "DEBIAN", "postinst"), POSTINST if create_user else POSTINST_NO_USER, 0o755)
         _write(os.path.join(tree, "DEBIAN", "conffiles"), "/etc/pmta/config-defaults\n", 0o644)
         _write(os.path.join(tree, "etc", "pmta", "config-defaults"), CONFIG_DEFAULTS, 0o644)
         _write(os.path.join(tree, "usr", "share", "doc", "pmta", "README"), README, 0o644)
@@ -102,8 +112,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("outdir")
     ap.add_argument("--version", default="5.0-test")
+    ap.add_argument("--no-user", action="store_true", help="postinst creates no pmta user/group")
     args = ap.parse_args(argv)
-    print(build_deb(args.outdir, args.version))
+    print(build_deb(args.outdir, args.version, create_user=not args.no_user))
     return 0
 
 
