@@ -77,6 +77,15 @@ def mailfleet_auth_targets(model, base):
     return {"domains": domains, "ips": ips}
 
 
+def mailfleet_sent_on(model, ledgers, day):
+    """{tenant: messages that reached a final outcome on ``day``} from the merged ledger."""
+    sent = {name: 0 for name in model["tenants"]}
+    for address, ip in model["ips"].items():
+        for counters in ((ledgers.get(address) or {}).get(day) or {}).values():
+            sent[ip["tenant"]] += sum(int(counters.get(k, 0)) for k in ("delivered", "hard_bounce", "soft_bounce"))
+    return sent
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -86,4 +95,5 @@ class FilterModule(object):
             "mailfleet_observed": mailfleet_observed,
             "mailfleet_by_host": mailfleet_by_host,
             "mailfleet_auth_targets": mailfleet_auth_targets,
+            "mailfleet_sent_on": mailfleet_sent_on,
         }

@@ -55,6 +55,7 @@ TENANT_KEYS = {
     "from_email": "default From address",
     "description": "free text",
     "mailwizz_lists": "lists declared for this tenant (MailWizz playbook)",
+    "mailwizz_auth": "the tenant's own MailWizz key when tenants share an instance (vaulted)",
     "delivery_server": "delivery-server settings (MailWizz bridge)",
 }
 DOMAIN_KEYS = ("name", "dkim_selector", "dkim_key_file", "dkim_retired_selectors")
