@@ -25,7 +25,7 @@ options:
     description: The day to plan for (YYYY-MM-DD). Defaults to C(mailfleet_today) or the controller's date.
     type: str
 notes:
-  - Check mode and diff mode change nothing here: the task never changes anything.
+  - Check mode and diff mode change nothing here, because the task never changes anything.
 """
 
 EXAMPLES = r"""
@@ -35,11 +35,12 @@ EXAMPLES = r"""
   tasks:
     - name: Build and validate the fleet model
       mailfleet.fleet.fleet_model:
+        today: "2026-11-22"
 """
 
 RETURN = r"""
 errors:
-  description: One message per problem, C(FILE:LINE: KEY: what is wrong and what is expected).
+  description: One message per problem - the file and line, the key, what is wrong and what is expected.
   type: list
   elements: str
   returned: on failure
@@ -48,7 +49,7 @@ summary:
   type: dict
   returned: on success
 ansible_facts:
-  description: C(mailfleet_model), C(mailfleet_today), C(mailfleet_inventory_base).
+  description: The facts C(mailfleet_model), C(mailfleet_today) and C(mailfleet_inventory_base).
   type: dict
   returned: on success
 """

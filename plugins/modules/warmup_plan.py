@@ -13,10 +13,10 @@ module: warmup_plan
 short_description: Plan today's warmup caps for the whole fleet on the controller
 description:
   - Collects what every PowerMTA host observed (the fact C(fleet_state_observed) set by the role
-    C(fleet_state): stored warmup states, health states and the accounting ledger), runs the
+    C(fleet_state), that is the stored warmup states, health states and the accounting ledger), runs the
     warmup planner (C(plugins/module_utils/warmup.py)) and publishes the facts
-    C(mailfleet_caps) (per IP: daily cap, per-provider caps, standby, stage, reason),
-    C(mailfleet_capacity) (per tenant: the pool capacity of the capacity contract),
+    C(mailfleet_caps) (per IP the daily cap, per-provider caps, standby, stage, reason),
+    C(mailfleet_capacity) (per tenant, the pool capacity of the capacity contract),
     C(mailfleet_plan) (the decisions and their reasons), C(mailfleet_states_by_host) (what to
     store on each host after a successful deploy) and C(mailfleet_ledgers).
   - IPs of hosts that could not be read get cap 0 for the run and no new state.
@@ -35,8 +35,8 @@ options:
     default: plan
   health:
     description:
-      - Health per IP, C({ip: {standby, reason, listed}}), from a health check of this run. When
-        omitted, the health states stored on the hosts are used.
+      - 'Health per IP, C({ip: {standby, reason, listed}}), from a health check of this run. When
+        omitted, the health states stored on the hosts are used.'
     type: dict
   today:
     description: The day to plan (YYYY-MM-DD); default C(mailfleet_today) or the controller's date.

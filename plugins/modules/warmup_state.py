@@ -17,9 +17,9 @@ description:
     the same states always give the same bytes.'
   - Writes are atomic (temporary file in the same directory, fsync, rename) and happen only
     outside check mode; the task reports a change only when the content differs.
-  - With O(kind=health) the same is done for the health state of the host's IPs (DNSBL listings,
+  - 'With O(kind=health) the same is done for the health state of the host''s IPs (DNSBL listings,
     standby, clean-check streaks; see C(plugins/module_utils/health.py)),
-    C({"version": 1, "ips": {ADDRESS: HEALTH}}) in C(health-state.json).
+    C({"version": 1, "ips": {ADDRESS: HEALTH}}) in C(health-state.json).'
   - Runs on the PowerMTA host with the Python standard library only.
 version_added: "0.1.0"
 author: mailfleet

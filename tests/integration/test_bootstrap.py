@@ -85,6 +85,8 @@ def dpkg_status(env):
 @pytest.mark.parametrize("extra, message", [
     ("pmta_bootstrap_package_file=/nonexistent/pmta_5.0r3_amd64.deb",
      "pmta_bootstrap_package_file: /nonexistent/pmta_5.0r3_amd64.deb is not an existing .deb file on the controller"),
+    ("pmta_bootstrap_package_file=files/pmta_5.0r3_amd64.deb",   # relative: to the inventory
+     "/inv/files/pmta_5.0r3_amd64.deb is not an existing .deb file on the controller"),
     ("pmta_bootstrap_package_file=''", "PowerMTA package missing for pmta-1: set pmta_bootstrap_package_file"),
     ("pmta_bootstrap_license=''", "PowerMTA license missing for pmta-1: set pmta_bootstrap_license"),
 ])
