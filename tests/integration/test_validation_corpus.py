@@ -50,3 +50,14 @@ def test_invalid_inventory_is_refused(case, corpus_results):
     assert "PLAY [Deploy the PowerMTA configuration]" not in output
     assert not (work / "inv" / ".work").exists()
     assert "alpha-secret" not in output
+
+
+def test_example_inventory_with_vault_is_valid(tmp_path):
+    inv = os.path.join(ROOT, "inventories", "example", "hosts.yml")
+    proc = subprocess.run(playbook_cmd("validate.yml", inv, "--vault-password-file",
+                                       os.path.join(ROOT, "inventories", "example", "vault-password.example")),
+                          cwd=ROOT, env=ansible_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True)
+    assert proc.returncode == 0, proc.stdout
+    assert "fleet OK: 2 tenants, 3 PowerMTA hosts, 6 IPs" in proc.stdout
+    assert "example-sos-expat-smtp-password" not in proc.stdout
