@@ -34,7 +34,7 @@ def build(n_ips, seed=7):
     assert not errors
     ips, states, ledgers, health = {}, {}, {}, {}
     for i in range(n_ips):
-        addr = "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255)
+        addr = "2001:db8:%x::%x" % (i >> 16, (i & 0xffff) + 1)  # documentation range
         tenant = "t%d" % (i % 20)
         ips[addr] = {"address": addr, "tenant": tenant, "schedule": "team", "host": "pmta%d" % (i % 50),
                      "warmup_start": "2024-01-01", "overrides": {}}

@@ -9,6 +9,7 @@ import datetime
 import os
 
 from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.mailfleet.fleet.plugins.module_utils import fleet
 from ansible_collections.mailfleet.fleet.plugins.module_utils.inventory_locate import Locator
@@ -29,7 +30,7 @@ def _plain(value):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("today",))
+    _VALID_ARGS = frozenset(("today", "require_key_files"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -68,7 +69,8 @@ class ActionModule(ActionBase):
         messages = sorted(set(load_errors), key=load_errors.index)
         for err in errors:
             messages.append(err.format(locator.locate(err.host, err.var, err.path)))
-        messages += self._check_key_files(model, base, locator)
+        if boolean(self._task.args.get("require_key_files", True), strict=False):
+            messages += self._check_key_files(model, base, locator)
         if messages:
             result["failed"] = True
             result["errors"] = messages

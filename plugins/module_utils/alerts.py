@@ -14,13 +14,14 @@ from __future__ import absolute_import, division, print_function
 import datetime
 import json
 import os
-import tempfile
 
 try:  # Python 3
     from urllib.error import HTTPError, URLError
     from urllib.request import Request, urlopen
 except ImportError:  # pragma: no cover
     from urllib2 import HTTPError, Request, URLError, urlopen
+
+from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write
 
 __metaclass__ = type
 
@@ -61,23 +62,8 @@ def load_state(path):
 
 
 def save_state(path, state):
-    """Atomic write: temp file in the same directory, fsync, rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory)
-    fd, tmp = tempfile.mkstemp(prefix=".alerts-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(state, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Atomic write of the alert state (mode 0600)."""
+    atomic_write(path, json.dumps(state, indent=2, sort_keys=True) + "\n", 0o600, makedirs=True)
 
 
 def _key(channel, event_id):

@@ -23,7 +23,6 @@ from __future__ import absolute_import, division, print_function
 
 import csv
 import datetime
-import errno
 import fnmatch
 import gzip
 import hashlib
@@ -32,7 +31,6 @@ import json
 import operator
 import os
 import re
-import tempfile
 import time
 import zlib
 
@@ -40,6 +38,8 @@ from ansible_collections.mailfleet.fleet.plugins.module_utils.providers import (
     PROVIDERS,
     ProviderClassifier,
 )
+
+from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write
 
 __metaclass__ = type
 
@@ -946,37 +946,11 @@ def load_state(state_dir):
 
 
 def atomic_write_json(path, data, mode=0o640):
-    """Write JSON to ``path`` atomically: temp file in the same directory, fsync, rename."""
-    directory = os.path.dirname(path) or "."
-    fd = None
-    tmp = None
+    """Write JSON to ``path`` atomically (see module_utils/atomic.py)."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fd = None
-            json.dump(data, fh, sort_keys=True, separators=(",", ":"))
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-        tmp = None
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        atomic_write(path, json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n", mode)
     except OSError as exc:
         raise LedgerError("cannot write %s: %s" % (path, exc.strerror or exc))
-    finally:
-        if fd is not None:
-            os.close(fd)
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError as exc:
-                if exc.errno != errno.ENOENT:
-                    raise
 
 
 def save_state(state_dir, ledger, cursor_files, delta):

@@ -86,7 +86,7 @@ EXAMPLES = r"""
 - name: Use a Spamhaus DQS key and only two lists
   mailfleet.fleet.dnsbl_check:
     ips: [192.0.2.10, "2001:db8::10"]
-    nameservers: ["10.0.0.53"]
+    nameservers: ["192.0.2.53"]
     dqs_key: "{{ vault_spamhaus_dqs_key }}"
     zones:
       - {zone: zen.spamhaus.org, critical: true}

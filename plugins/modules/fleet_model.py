@@ -24,6 +24,13 @@ options:
   today:
     description: The day to plan for (YYYY-MM-DD). Defaults to C(mailfleet_today) or the controller's date.
     type: str
+  require_key_files:
+    description:
+      - Fail when a DKIM key file the inventory names (current or retired selector) is missing or is
+        neither a PEM private key nor vault-encrypted.
+      - Set to V(false) only where missing keys are expected, as in C(playbooks/dkim.yml), which generates them.
+    type: bool
+    default: true
 notes:
   - Check mode and diff mode change nothing here, because the task never changes anything.
 """

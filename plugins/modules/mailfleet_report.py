@@ -142,34 +142,10 @@ markdown:
 
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write, read_text
 from ansible_collections.mailfleet.fleet.plugins.module_utils import report as rp
-
-
-def _read(path):
-    try:
-        with open(path, "r", encoding="utf-8") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        return None
-
-
-def _atomic_write(path, text, mode):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main():
@@ -213,7 +189,7 @@ def main():
     plan = dict(plan, date=date)
 
     try:
-        history_before = _read(history_file)
+        history_before = read_text(history_file)
         history = rp.load_history(history_before)
     except (OSError, ValueError) as exc:
         module.fail_json(msg="mailfleet_report: cannot read the caps history %s: %s" % (
@@ -238,7 +214,7 @@ def main():
     changed_files, diffs = [], []
     for path, text in outputs:
         try:
-            before = history_before if path == history_file else _read(path)
+            before = history_before if path == history_file else read_text(path)
         except OSError as exc:
             module.fail_json(msg="mailfleet_report: cannot read %s: %s" % (path, exc.strerror or exc))
         if before == text:
@@ -254,7 +230,7 @@ def main():
                 parent = os.path.dirname(os.path.abspath(path))
                 if not os.path.isdir(parent):
                     os.makedirs(parent, 0o755)
-                _atomic_write(path, text, mode)
+                atomic_write(path, text, mode)
             except OSError as exc:
                 module.fail_json(msg="mailfleet_report: cannot write %s: %s" % (path, exc.strerror or exc),
                                  changed_files=changed_files)

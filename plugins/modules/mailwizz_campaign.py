@@ -22,41 +22,13 @@ description:
     the parts are kept in line (subject, from, reply-to) while they are still editable.
 version_added: "0.1.0"
 author: mailfleet
+extends_documentation_fragment:
+  - mailfleet.fleet.mailwizz_connection
 options:
   tenant:
     description: Tenant sending the campaign.
     type: str
     required: true
-  connection:
-    description: How to reach the tenant's MailWizz customer API (see M(mailfleet.fleet.mailwizz_list)).
-    type: dict
-    required: true
-    suboptions:
-      url:
-        description: API base URL.
-        type: str
-        required: true
-      api_key:
-        description: 2.x/3.x customer API key.
-        type: str
-      public_key:
-        description: 1.x public key.
-        type: str
-      private_key:
-        description: 1.x private key.
-        type: str
-      timeout:
-        description: Seconds per HTTP request.
-        type: float
-        default: 30.0
-      retries:
-        description: Retries on connection errors, timeouts, 5xx and 429.
-        type: int
-        default: 4
-      backoff:
-        description: First backoff delay in seconds.
-        type: float
-        default: 0.5
   name:
     description: Campaign name (parts of a split campaign are named C(<name> [i/k])).
     type: str

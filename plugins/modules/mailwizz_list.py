@@ -14,41 +14,13 @@ description:
   - "Runs on the controller (C(delegate_to: localhost) or a C(localhost) play)."
 version_added: "0.1.0"
 author: mailfleet
+extends_documentation_fragment:
+  - mailfleet.fleet.mailwizz_connection
 options:
   tenant:
     description: Tenant the list belongs to (used in messages and results).
     type: str
     required: true
-  connection:
-    description: How to reach the tenant's MailWizz customer API.
-    type: dict
-    required: true
-    suboptions:
-      url:
-        description: API base URL, for example C(https://mw.example.com/api).
-        type: str
-        required: true
-      api_key:
-        description: 2.x/3.x customer API key (sent as C(X-Api-Key)).
-        type: str
-      public_key:
-        description: 1.x public key (signed headers), with O(connection.private_key).
-        type: str
-      private_key:
-        description: 1.x private key used to sign requests.
-        type: str
-      timeout:
-        description: Seconds per HTTP request.
-        type: float
-        default: 30.0
-      retries:
-        description: Retries on connection errors, timeouts, 5xx and 429.
-        type: int
-        default: 4
-      backoff:
-        description: First backoff delay in seconds (doubles each retry, with jitter).
-        type: float
-        default: 0.5
   name:
     description: List name (unique per tenant).
     type: str

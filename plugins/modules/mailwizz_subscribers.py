@@ -20,41 +20,13 @@ description:
     only the others, so a retry never duplicates.
 version_added: "0.1.0"
 author: mailfleet
+extends_documentation_fragment:
+  - mailfleet.fleet.mailwizz_connection
 options:
   tenant:
     description: Tenant the list belongs to.
     type: str
     required: true
-  connection:
-    description: How to reach the tenant's MailWizz customer API (see M(mailfleet.fleet.mailwizz_list)).
-    type: dict
-    required: true
-    suboptions:
-      url:
-        description: API base URL.
-        type: str
-        required: true
-      api_key:
-        description: 2.x/3.x customer API key.
-        type: str
-      public_key:
-        description: 1.x public key.
-        type: str
-      private_key:
-        description: 1.x private key.
-        type: str
-      timeout:
-        description: Seconds per HTTP request.
-        type: float
-        default: 30.0
-      retries:
-        description: Retries on connection errors, timeouts, 5xx and 429.
-        type: int
-        default: 4
-      backoff:
-        description: First backoff delay in seconds.
-        type: float
-        default: 0.5
   list_name:
     description: Name of the list (or give O(list_uid)).
     type: str

@@ -126,38 +126,14 @@ sha256:
 import datetime
 import hashlib
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write, read_text, replace, stage
 from ansible_collections.mailfleet.fleet.plugins.module_utils.pmta_check import check_text
 from ansible_collections.mailfleet.fleet.plugins.module_utils.pmta_render import mask_secrets
 
 RELOADED = "Configuration reloaded."
-
-
-def _read(path):
-    try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", "replace")
-    except (IOError, OSError):
-        return None
-
-
-def _atomic_write(path, data, mode, module):
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".mailfleet-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        _chown(tmp, module)
-    except Exception:
-        os.unlink(tmp)
-        raise
-    return tmp
 
 
 def _chown(path, module):
@@ -211,7 +187,7 @@ def main():
         mode = int(module.params["mode"], 8)
     except ValueError:
         module.fail_json(msg="pmta_config %s: mode %r is not an octal string" % (path, module.params["mode"]))
-    current = _read(path)
+    current = read_text(path)
     digest = hashlib.sha256(to_bytes(content)).hexdigest()
     changed_file = current != content
     want_reload = module.params["reload"] == "always" or (changed_file and module.params["reload"] == "on_change")
@@ -235,7 +211,7 @@ def main():
 
     staged = None
     try:
-        staged = _atomic_write(path, to_bytes(content), mode, module)
+        staged = stage(path, to_bytes(content), mode, prepare=lambda tmp: _chown(tmp, module))
 
         if changed_file:
             backup = None
@@ -245,10 +221,9 @@ def main():
                     os.makedirs(backup_dir, 0o750)
                 stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S.%f")
                 backup = os.path.join(backup_dir, "config.%s" % stamp)
-                tmp_backup = _atomic_write(backup, to_bytes(current), 0o600, module)
-                os.rename(tmp_backup, backup)
+                atomic_write(backup, to_bytes(current), 0o600)
                 result["backup"] = backup
-            os.rename(staged, path)
+            replace(staged, path)
             staged = None
         if module.params["reload"] == "never":
             return module.exit_json(**result)
@@ -263,8 +238,7 @@ def main():
 
         # Roll back: the previous file goes back in place and is reloaded.
         if changed_file and current is not None:
-            restore = _atomic_write(path, to_bytes(current), mode, module)
-            os.rename(restore, path)
+            atomic_write(path, to_bytes(current), mode, prepare=lambda tmp: _chown(tmp, module))
             ok_back, output_back = _reload(module)
             result["rollback_output"] = output_back
             module.fail_json(msg="pmta_config %s: pmta reload failed with the new configuration: %s -- the previous "

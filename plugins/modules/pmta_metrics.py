@@ -126,42 +126,12 @@ written:
 """
 
 import os
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write, parse_mode, read_text
 from ansible_collections.mailfleet.fleet.plugins.module_utils.metrics import (
     MetricsError, fleet_samples, render, strip_volatile)
-
-
-def _read(path):
-    try:
-        with open(path, "r", encoding="utf-8") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        return None
-
-
-def _atomic_write(path, text, mode):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _parse_mode(value):
-    if isinstance(value, int):
-        return value
-    return int(str(value), 8)
 
 
 def main():
@@ -181,7 +151,7 @@ def main():
     p = module.params
     path = p["path"]
     try:
-        mode = _parse_mode(p["mode"])
+        mode = parse_mode(p["mode"])
     except ValueError:
         module.fail_json(msg="pmta_metrics: mode %r is not an octal permission" % (p["mode"],), path=path)
     try:
@@ -196,7 +166,7 @@ def main():
         module.fail_json(msg="pmta_metrics: cannot write %s: directory %s does not exist (is node_exporter's "
                              "textfile collector set up?)" % (path, directory), path=path)
     try:
-        before = _read(path)
+        before = read_text(path)
     except OSError as exc:
         module.fail_json(msg="pmta_metrics: cannot read %s: %s" % (path, exc.strerror or exc), path=path)
     changed = before is None or strip_volatile(before) != strip_volatile(text)
@@ -209,7 +179,7 @@ def main():
     if not module.check_mode:
         try:
             if write:
-                _atomic_write(path, text, mode)
+                atomic_write(path, text, mode)
             elif mode_changed:
                 os.chmod(path, mode)
         except OSError as exc:

@@ -111,53 +111,13 @@ path:
 
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write, parse_mode, read_text
 from ansible_collections.mailfleet.fleet.plugins.module_utils.health import dump_health_states, load_health_states
 from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import dump_states, load_states
 
 CODECS = {"warmup": (load_states, dump_states), "health": (load_health_states, dump_health_states)}
-
-
-def _read_text(path):
-    try:
-        with open(path, "r", encoding="utf-8") as fh:
-            return fh.read(), True
-    except FileNotFoundError:
-        return None, False
-
-
-def _atomic_write(path, text, mode):
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(prefix=".warmup-state.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
-def _parse_mode(value):
-    if isinstance(value, int):
-        return value
-    return int(str(value), 8)
 
 
 def main():
@@ -178,7 +138,8 @@ def main():
     result = dict(changed=False, path=path, exists=False, corrupt=False, states={})
 
     try:
-        text, exists = _read_text(path)
+        text = read_text(path)
+        exists = text is not None
     except (OSError, UnicodeDecodeError) as exc:
         module.fail_json(msg="%s state %s: cannot read the file: %s" % (module.params["kind"], path, exc), **result)
     result["exists"] = exists
@@ -199,7 +160,7 @@ def main():
         module.exit_json(**result)
 
     try:
-        mode = _parse_mode(module.params["mode"])
+        mode = parse_mode(module.params["mode"])
     except ValueError:
         module.fail_json(msg="%s state %s: invalid mode %r" % (module.params["kind"], path, module.params["mode"]), **result)
     try:
@@ -222,7 +183,7 @@ def main():
                           "before_header": path, "after_header": path}
     if changed and not module.check_mode:
         try:
-            _atomic_write(path, new_text, mode)
+            atomic_write(path, new_text, mode, makedirs=True)
         except OSError as exc:
             module.fail_json(msg="%s state %s: write failed: %s" % (module.params["kind"], path, exc), **result)
     module.exit_json(**result)
