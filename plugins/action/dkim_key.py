@@ -13,14 +13,13 @@ __metaclass__ = type
 
 import datetime
 import os
-import tempfile
 
 from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.parsing.vault import VaultLib, is_encrypted, match_encrypt_secret
 from ansible.plugins.action import ActionBase
-from ansible_collections.mailfleet.fleet.plugins.module_utils import dkim, dnsauth, dnsbl
+from ansible_collections.mailfleet.fleet.plugins.module_utils import atomic, dkim, dnsauth, dnsbl
 
 ARGUMENT_SPEC = dict(
     tenants=dict(type="dict", required=True),
@@ -37,17 +36,12 @@ ARGUMENT_SPEC = dict(
 
 
 def _write_new_file(path, data):
-    """Write ``data`` to ``path`` (mode 0600) atomically, never replacing an existing file:
-    a temporary file in the same directory is hard-linked to the final name, which fails if the
-    name exists."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".dkim-", suffix=".tmp", dir=directory)  # mode 0600
+    """Write ``data`` to ``path`` (mode 0600) atomically, never replacing an existing file: the
+    file is staged beside ``path`` (module_utils/atomic.py) and hard-linked to its name, which fails
+    when the name exists (a rename would replace it)."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    tmp = atomic.stage(path, data, 0o600)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.link(tmp, path)
     finally:
         os.unlink(tmp)
