@@ -7,7 +7,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import pmta_render, warmup
+from ansible_collections.mailfleet.fleet.plugins.module_utils import health, pmta_render, warmup
 
 
 def mailfleet_pmta_config(model, host, caps, settings=None):
@@ -86,6 +86,16 @@ def mailfleet_sent_on(model, ledgers, day):
     return sent
 
 
+def mailfleet_fcrdns_gate(ips, audit_results, warmup_states, enabled=True):
+    """Health per IP with new IPs whose FCrDNS is broken held out of service (health.fcrdns_gate)."""
+    return health.fcrdns_gate(ips, audit_results, warmup_states, enabled)
+
+
+def mailfleet_planner_health(ips):
+    """Health per IP -> the warmup planner's input {ip: {standby, reason, listed}}."""
+    return health.planner_view(ips)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -96,4 +106,6 @@ class FilterModule(object):
             "mailfleet_by_host": mailfleet_by_host,
             "mailfleet_auth_targets": mailfleet_auth_targets,
             "mailfleet_sent_on": mailfleet_sent_on,
+            "mailfleet_fcrdns_gate": mailfleet_fcrdns_gate,
+            "mailfleet_planner_health": mailfleet_planner_health,
         }

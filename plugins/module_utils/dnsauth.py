@@ -221,10 +221,14 @@ def parse_tags(text):
     return tags
 
 
-def load_private_key(path):
-    with open(path, "rb") as fh:
-        data = fh.read()
-    return serialization.load_pem_private_key(data, password=None)
+def load_private_key(path=None, pem=None):
+    """The private key PowerMTA signs with, from a PEM file or PEM text (decrypted from the vault)."""
+    if pem is None:
+        with open(path, "rb") as fh:
+            pem = fh.read()
+    if isinstance(pem, str):
+        pem = pem.encode("ascii")
+    return serialization.load_pem_private_key(pem, password=None)
 
 
 def _public_der(pub):
@@ -286,7 +290,7 @@ def dkim_evaluate(domain, selector, record, private_key=None):
                    testing="y" in tags.get("t", "").split(":"))
 
 
-def audit_dkim(domain, selector, key_file, ctx):
+def audit_dkim(domain, selector, key_file, ctx, key_pem=None):
     subject = "%s._domainkey.%s" % (selector, domain)
     status, txts, err = ctx.query(subject, "TXT")
     if status != "NOERROR":
@@ -296,9 +300,9 @@ def audit_dkim(domain, selector, key_file, ctx):
     if len(recs) != 1:
         return _result("dkim", subject, "fail", ["expected one DKIM record at %s, found %d" % (subject, len(recs))])
     private_key = None
-    if key_file:
+    if key_file or key_pem:
         try:
-            private_key = load_private_key(key_file)
+            private_key = load_private_key(key_file, key_pem)
         except (OSError, ValueError, TypeError) as exc:
             return _result("dkim", subject, "fail", ["cannot read DKIM private key %s: %s" % (
                 key_file, type(exc).__name__)])
@@ -451,7 +455,7 @@ def audit(domains, ips, nameservers, timeout=2.0):
         spf_domain = (d.get("return_path_domain") or name).rstrip(".").lower()
         per = [audit_spf(spf_domain, sending, ctx)]
         if d.get("dkim_selector"):
-            per.append(audit_dkim(name, d["dkim_selector"], d.get("dkim_key_file"), ctx))
+            per.append(audit_dkim(name, d["dkim_selector"], d.get("dkim_key_file"), ctx, d.get("dkim_key_pem")))
         per.append(audit_dmarc(name, ctx, spf_domain=spf_domain, dkim_domain=name))
         results.extend(per)
         fcr = []

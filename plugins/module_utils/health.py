@@ -214,10 +214,41 @@ def evaluate(previous, dnsbl_results, zones, now, resume_after=DEFAULT_RESUME_AF
 
 
 def planner_view(state):
-    """Health state → the warmup planner's input ``{ip: {"standby", "reason", "listed"}}``."""
+    """Health state → the warmup planner's input ``{ip: {"standby", "reason", "listed"}}``.
+
+    An IP is on standby when a critical listing put it there, or while ``fcrdns_block`` holds a
+    new IP out of service (see :func:`fcrdns_gate`).
+    """
     ips = state.get("ips", state) if isinstance(state, dict) else {}
-    return {ip: {"standby": bool(s.get("standby")), "reason": s.get("reason", ""),
-                 "listed": list(s.get("listed") or [])} for ip, s in ips.items()}
+    view = {}
+    for ip, s in ips.items():
+        blocked = s.get("fcrdns_block")
+        reason = s.get("reason", "") if s.get("standby") else (blocked or "")
+        view[ip] = {"standby": bool(s.get("standby") or blocked), "reason": reason,
+                    "listed": list(s.get("listed") or [])}
+    return view
+
+
+def fcrdns_gate(ips, audit_results, warmup_states, enabled=True):
+    """Keep a new IP (one that never sent) out of service while its FCrDNS is broken.
+
+    ``ips``: the health state per IP (updated copy returned); ``audit_results``: the DNS
+    authentication results (check ``fcrdns``, severity ``fail``); ``warmup_states``: the stored
+    warmup state per IP. An IP that already sent keeps sending (a broken PTR is alerted as a
+    DNS-auth regression, not a reason to drop a warm IP); the block lifts as soon as FCrDNS passes.
+    """
+    out = copy.deepcopy(ips or {})
+    broken = {r["subject"]: "; ".join(r.get("messages") or []) for r in audit_results or []
+              if r.get("check") == "fcrdns" and r.get("severity") == "fail"}
+    for ip in set(out) | set(broken):
+        state = out.setdefault(ip, _new_ip_state())
+        warm = (warmup_states or {}).get(ip) or {}
+        new_ip = not warm.get("last_sent")
+        if enabled and ip in broken and new_ip:
+            state["fcrdns_block"] = "FCrDNS broken, not brought into service: %s" % broken[ip]
+        else:
+            state.pop("fcrdns_block", None)
+    return out
 
 
 def worst(severities):

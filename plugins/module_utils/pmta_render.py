@@ -39,7 +39,6 @@ DEFAULT_SETTINGS = {
         "max-msg-per-connection": 100,
     },
     "acct": {"records": "d,b,t,f,rb", "move_interval": "1d", "max_size": "50M", "delete_after": "8d"},
-    "cold_vmta_daily": [],
 }
 
 
@@ -65,18 +64,19 @@ def dkim_key_path(dkim_dir, domain, selector):
 def host_dkim_keys(model, host, dkim_dir):
     """DKIM keys a host needs: every selector (current and retired) of the tenants it sends for.
 
-    Returns a sorted list of ``{"tenant", "domain", "selector", "src", "dest"}``.
+    Returns a sorted list of ``{"tenant", "domain", "selector", "src", "retired", "dest"}``.
     """
     tenants = sorted({ip["tenant"] for ip in model["hosts"].get(host, {}).get("ips", [])})
     keys = []
     for name in tenants:
         for dom in model["tenants"][name]["domains"]:
-            pairs = [(dom["dkim_selector"], dom["dkim_key_file"])]
-            pairs += [(old["selector"], old["key_file"]) for old in dom.get("dkim_retired_selectors", [])]
-            for selector, src in pairs:
+            pairs = [(dom["dkim_selector"], dom["dkim_key_file"], False)]
+            pairs += [(old["selector"], old["key_file"], True) for old in dom.get("dkim_retired_selectors", [])]
+            for selector, src, retired in pairs:
                 keys.append({"tenant": name, "domain": dom["name"], "selector": selector, "src": src,
-                             "dest": dkim_key_path(dkim_dir, dom["name"], selector)})
-    return sorted(keys, key=lambda k: (k["tenant"], k["domain"], k["selector"]))
+                             "retired": retired, "dest": dkim_key_path(dkim_dir, dom["name"], selector)})
+    # PowerMTA signs with the first matching domain-key: the current selector before retired ones.
+    return sorted(keys, key=lambda k: (k["tenant"], k["domain"], k["retired"], k["selector"]))
 
 
 def _rate(value):
@@ -102,6 +102,8 @@ def render_config(model, host, caps, settings=None):
     ``caps``: ``{ip: {"daily", "providers", "standby", "stage", "reason"}}`` (see DEVELOPMENT.md).
     An IP whose daily cap is 0 (standby, or warmup not started) keeps its VirtualMTA (its queue
     drains nothing: rate 0) but leaves its tenant's pool, so new mail goes to the tenant's other IPs.
+    Where a tenant has warm and warming IPs on the host, warming IPs are fed through PowerMTA's
+    cold VirtualMTA feature (see ``_cold_pairs``).
     """
     cfg = merged_settings(settings)
     paths = cfg["paths"]
@@ -177,6 +179,7 @@ def render_config(model, host, caps, settings=None):
         out.append("    source %s\n" % source_name(tenant_name))
         out.append("</smtp-user>\n\n")
         keys = [k for k in host_dkim_keys(model, host, paths["dkim_dir"]) if k["tenant"] == tenant_name]
+        cold_of = _cold_pairs(active, caps)
         for ip in ips:
             cap = caps.get(ip["address"], {})
             daily = _daily(caps, ip)
@@ -191,14 +194,26 @@ def render_config(model, host, caps, settings=None):
             for key in keys:
                 out.append("    domain-key %s,%s,%s\n" % (key["selector"], key["domain"], key["dest"]))
             out.append("    max-smtp-msg-rate %s\n" % _rate(daily))
+            cold = cold_of.get(ip["vmta"])
+            cold_cap = caps.get(cold["address"], {}) if cold else {}
+            if cold:
+                out.append("    # cold IP %s: its first messages per destination go there, the rest stay warm\n"
+                           % cold["address"])
+                out.append("    cold-virtual-mta %s\n" % cold["vmta"])
+                out.append("    <domain *>\n        max-cold-virtual-mta-msg %s\n    </domain>\n"
+                           % _day_rate(_daily(caps, cold)))
             for provider, value in sorted((cap.get("providers") or {}).items()):
                 if provider == "other" or daily <= 0:
                     continue
                 out.append("    <domain %s.rollup>\n" % provider)
                 out.append("        max-msg-rate %s\n" % _rate(min(int(value), daily)))
+                if cold:
+                    cold_value = (cold_cap.get("providers") or {}).get(provider, _daily(caps, cold))
+                    out.append("        max-cold-virtual-mta-msg %s\n" % _day_rate(min(int(cold_value), _daily(caps, cold))))
                 out.append("    </domain>\n")
             out.append("</virtual-mta>\n")
-        members = active or ips
+        paired = {c["vmta"] for c in cold_of.values()}
+        members = [ip for ip in active if ip["vmta"] not in paired] or ips
         out.append("<virtual-mta-pool %s>\n" % tenant["pool"])
         if not active:
             out.append("    # every IP of this tenant is at cap 0 here: members kept so the pool stays valid;\n")
@@ -213,6 +228,25 @@ def render_config(model, host, caps, settings=None):
     out.append("</domain>\n\n")
     out.append("include %s\n" % paths["local_include"])
     return "".join(out)
+
+
+def _cold_pairs(active, caps):
+    """Warm VMTA name -> the cold IP it hands its first messages to (PowerMTA §10.7).
+
+    When a tenant has warm IPs (past their last stage) and warming ones on a host, each warming
+    IP becomes the ``cold-virtual-mta`` of one warm IP and leaves the pool: the warm VMTA routes
+    the first N messages per destination (and per provider rollup) each day to it, N being the
+    cold IP's cap, and keeps the rest. Excess traffic stays on warm IPs instead of queueing on a
+    capped cold one. A warm VMTA can name one cold VMTA; extra warming IPs stay in the pool.
+    """
+    warm = [ip for ip in active if (caps.get(ip["address"]) or {}).get("stage", 0) is None]
+    cold = [ip for ip in active if (caps.get(ip["address"]) or {}).get("stage", 0) is not None]
+    return {w["vmta"]: c for w, c in zip(warm, cold)}
+
+
+def _day_rate(value):
+    """max-cold-virtual-mta-msg grammar: N/day."""
+    return "%d/day" % max(0, int(value))
 
 
 def _daily(caps, ip):

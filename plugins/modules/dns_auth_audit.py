@@ -39,6 +39,11 @@ options:
       dkim_key_file:
         description: Path (on the controller) of the PEM private key PowerMTA signs with.
         type: path
+      dkim_key_pem:
+        description:
+          - The private key as PEM text, instead of O(domains[].dkim_key_file) (a vault-encrypted key
+            file read with C(lookup('ansible.builtin.file', ...)) is decrypted by Ansible). Never logged.
+        type: str
       ips:
         description: IP addresses this domain sends from (SPF must pass for each; each needs FCrDNS).
         type: list
@@ -131,6 +136,7 @@ def main():
                 name=dict(type="str", required=True),
                 dkim_selector=dict(type="str"),
                 dkim_key_file=dict(type="path", no_log=False),
+                dkim_key_pem=dict(type="str", no_log=True),
                 ips=dict(type="list", elements="str", default=[]),
                 return_path_domain=dict(type="str"),
             )),

@@ -30,6 +30,36 @@ mailfleet_ips:
 """
 
 
+HOST_VARS_PMTA2 = """---
+mailfleet_ips:
+  - address: 2001:db8::2
+    hostname: mta2.alpha.example.com
+    tenant: alpha
+    warmup_start: 2026-11-10
+  - address: 192.0.2.9
+    hostname: mta9.alpha.example.com
+    tenant: alpha
+    warmup_start: 2026-11-10
+"""
+# FCrDNS is published for every IP but 192.0.2.9 (a new IP with a broken PTR: held out of service)
+FORWARD = {"mta1.alpha": "192.0.2.1", "mta5.alpha": "192.0.2.5", "mta9.alpha": "192.0.2.9"}
+
+
+def dns_zones(listed):
+    ptr4 = ["1 PTR mta1.alpha.example.com.", "5 PTR mta5.alpha.example.com."]
+    v6 = ".".join(reversed("2001:0db8:0000:0000:0000:0000:0000:0002".replace(":", "")))
+    return {
+        "rbl.test": rbl_zone(listed),
+        "2.0.192.in-addr.arpa": zone_text("2.0.192.in-addr.arpa", ptr4),
+        "100.51.198.in-addr.arpa": zone_text("100.51.198.in-addr.arpa", ["1 PTR mta1.beta.example.net."]),
+        "8.b.d.0.1.0.0.2.ip6.arpa": zone_text("8.b.d.0.1.0.0.2.ip6.arpa",
+                                                ["%s PTR mta2.alpha.example.com." % v6[:-len(".8.b.d.0.1.0.0.2")]]),
+        "example.com": zone_text("example.com", ["%s A %s" % (k, v) for k, v in FORWARD.items()]
+                                 + ["mta2.alpha AAAA 2001:db8::2"]),
+        "example.net": zone_text("example.net", ["mta1.beta A 198.51.100.1"]),
+    }
+
+
 def rbl_zone(listed):
     records = []
     for ip in listed:
@@ -86,12 +116,13 @@ mailfleet_alerts:
   webhook: {url: "%(url)s"}
 mailfleet_controller_state_dir: "%(state)s"
 """ % {"port": port, "url": url, "state": tmp_path / "state"}
-    inv, root = sandbox_inventory(tmp_path, {"host_vars/pmta-1.yml": HOST_VARS_PMTA1, "group_vars/all/health.yml": extra})
+    inv, root = sandbox_inventory(tmp_path, {"host_vars/pmta-1.yml": HOST_VARS_PMTA1, "host_vars/pmta-2.yml": HOST_VARS_PMTA2,
+                                             "group_vars/all/health.yml": extra})
     # group_vars/all.yml and group_vars/all/ cannot both exist: move the base file into the dir
     os.rename(os.path.join(str(tmp_path), "inv", "group_vars", "all.yml"),
               os.path.join(str(tmp_path), "inv", "group_vars", "all", "fleet.yml"))
 
-    with NSDServer({"rbl.test": rbl_zone(["192.0.2.1"])}, port=port):
+    with NSDServer(dns_zones(["192.0.2.1"]), port=port):
         assert run_playbook("deploy.yml", inv, tmp=tmp_path).returncode == 0
         first = run_playbook("health.yml", inv, tmp=tmp_path)
         assert first.returncode == 0, first.stdout[-5000:]
@@ -103,6 +134,10 @@ mailfleet_controller_state_dir: "%(state)s"
         assert any(i.startswith("standby:192.0.2.1") for i in ids), ids
         with open(os.path.join(root, "pmta-1", "var", "lib", "mailfleet", "health-state.json")) as handle:
             assert json.load(handle)["ips"]["192.0.2.1"]["standby"] is True
+        # FCrDNS: the new IP with a broken PTR is not brought into service, the others are
+        config2 = _config(root, "pmta-2")
+        assert _pool(config2, "alpha-pool") == ["alpha-2001-db8--2"]
+        assert "# 192.0.2.9: standby" in config2 and "FCrDNS broken" in config2
         sent_after_first = len(received)
 
         second = run_playbook("health.yml", inv, tmp=tmp_path)
@@ -117,7 +152,7 @@ mailfleet_controller_state_dir: "%(state)s"
     with open(os.path.join(root, "pmta-1", "var", "lib", "mailfleet", "health-state.json")) as handle:
         assert json.load(handle)["ips"]["192.0.2.1"]["standby"] is True
 
-    with NSDServer({"rbl.test": rbl_zone([])}, port=port):
+    with NSDServer(dns_zones([]), port=port):
         fourth = run_playbook("health.yml", inv, tmp=tmp_path)
     assert fourth.returncode == 0, fourth.stdout[-5000:]
     assert _pool(_config(root, "pmta-1"), "alpha-pool") == ["alpha-192-0-2-1", "alpha-192-0-2-5"]

@@ -178,3 +178,16 @@ def test_worst():
     assert health.worst(["ok", "warn"]) == "warn"
     assert health.worst(["ok", "fail", "warn"]) == "fail"
     assert health.worst([]) == "ok"
+
+
+def test_fcrdns_gate_holds_only_new_ips_and_lifts_when_fixed():
+    from ansible_collections.mailfleet.fleet.plugins.module_utils.health import fcrdns_gate, planner_view
+    broken = [{"check": "fcrdns", "subject": "192.0.2.7", "severity": "fail", "messages": ["no PTR for 192.0.2.7"]},
+              {"check": "fcrdns", "subject": "192.0.2.8", "severity": "fail", "messages": ["PTR mismatch"]}]
+    warm = {"192.0.2.8": {"last_sent": "2026-11-20"}}
+    ips = fcrdns_gate({}, broken, warm)
+    view = planner_view(ips)
+    assert view["192.0.2.7"]["standby"] is True and "no PTR" in view["192.0.2.7"]["reason"]
+    assert view["192.0.2.8"]["standby"] is False  # already sending: alerted, not dropped
+    assert planner_view(fcrdns_gate(ips, [], warm))["192.0.2.7"]["standby"] is False
+    assert planner_view(fcrdns_gate({}, broken, warm, enabled=False))["192.0.2.7"]["standby"] is False
