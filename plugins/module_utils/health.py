@@ -233,17 +233,25 @@ def fcrdns_gate(ips, audit_results, warmup_states, enabled=True):
     """Keep a new IP (one that never sent) out of service while its FCrDNS is broken.
 
     ``ips``: the health state per IP (updated copy returned); ``audit_results``: the DNS
-    authentication results (check ``fcrdns``, severity ``fail``); ``warmup_states``: the stored
-    warmup state per IP. An IP that already sent keeps sending (a broken PTR is alerted as a
-    DNS-auth regression, not a reason to drop a warm IP); the block lifts as soon as FCrDNS passes.
+    authentication results (check ``fcrdns``, severity ``fail`` on a real DNS answer; timeouts are
+    unknown and change nothing); ``warmup_states``: the stored warmup state per IP. An IP already in
+    service (it sent, or its last plan gave it a cap) keeps sending: a broken PTR is then alerted
+    as a DNS-auth regression, not a reason to drop it. The block lifts as soon as FCrDNS passes.
     """
     out = copy.deepcopy(ips or {})
+    # only answers count: a lookup that timed out or failed says nothing about the PTR ("unknown")
+    answered = (None, "NOERROR", "NXDOMAIN", "NODATA")
     broken = {r["subject"]: "; ".join(r.get("messages") or []) for r in audit_results or []
-              if r.get("check") == "fcrdns" and r.get("severity") == "fail"}
+              if r.get("check") == "fcrdns" and r.get("severity") == "fail"
+              and (r.get("details") or {}).get("rcode") in answered}
+    unknown = {r["subject"] for r in audit_results or [] if r.get("check") == "fcrdns"} - set(broken) - {
+        r["subject"] for r in audit_results or [] if r.get("check") == "fcrdns" and r.get("severity") != "fail"}
     for ip in set(out) | set(broken):
         state = out.setdefault(ip, _new_ip_state())
+        if ip in unknown:
+            continue  # unknown never changes state
         warm = (warmup_states or {}).get(ip) or {}
-        new_ip = not warm.get("last_sent")
+        new_ip = not warm.get("last_sent") and not warm.get("daily")
         if enabled and ip in broken and new_ip:
             state["fcrdns_block"] = "FCrDNS broken, not brought into service: %s" % broken[ip]
         else:
