@@ -30,14 +30,20 @@ import datetime
 import html
 import json
 
+from ansible_collections.mailfleet.fleet.plugins.module_utils.metrics import OUTCOMES, rates_of
+from ansible_collections.mailfleet.fleet.plugins.module_utils.metrics import day_totals as metrics_day_totals
+from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import DEFAULT_THRESHOLDS as WARMUP_THRESHOLDS
+
 __metaclass__ = type
 
 REPORT_VERSION = 1
-OUTCOMES = ("delivered", "hard_bounce", "soft_bounce", "deferred", "complaint")
 RATES = ("hard_bounce", "complaint", "deferral")
 RATE_LABELS = {"hard_bounce": "hard bounces", "complaint": "complaints", "deferral": "deferrals"}
-DEFAULT_THRESHOLDS = {"hard_bounce": 0.02, "complaint": 0.003, "deferral": 0.15}
-DEFAULT_NEAR_LIMIT = 0.75
+# The warmup engine's defaults (a schedule's own thresholds come with the plan report).
+DEFAULT_THRESHOLDS = {"hard_bounce": WARMUP_THRESHOLDS["max_hard_bounce_rate"],
+                      "complaint": WARMUP_THRESHOLDS["max_complaint_rate"],
+                      "deferral": WARMUP_THRESHOLDS["max_deferral_rate"]}
+DEFAULT_NEAR_LIMIT = WARMUP_THRESHOLDS["near_limit"]
 AUTH_CHECKS = ("spf", "dkim", "dmarc")
 _RANK = {"ok": 0, "warn": 1, "fail": 2}
 
@@ -99,19 +105,10 @@ def _int(value):
 
 
 def day_totals(day):
-    out = {k: 0 for k in OUTCOMES}
-    for rec in (day or {}).values():
-        for k in OUTCOMES:
-            out[k] += _int((rec or {}).get(k))
-    out["sent"] = out["delivered"] + out["hard_bounce"] + out["soft_bounce"]
+    """One ledger day's outcomes (metrics.day_totals) with ``sent`` = messages that reached an outcome."""
+    out = metrics_day_totals(day)
+    out["sent"] = out["attempted"]
     return out
-
-
-def rates_of(tot):
-    sent, dlv, dfr = tot["sent"], tot["delivered"], tot["deferred"]
-    return {"hard_bounce": tot["hard_bounce"] / sent if sent else None,
-            "complaint": tot["complaint"] / dlv if dlv else None,
-            "deferral": dfr / (sent + dfr) if sent + dfr else None}
 
 
 def rate_status(value, threshold, near_limit=DEFAULT_NEAR_LIMIT):
