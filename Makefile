@@ -24,7 +24,7 @@ venv: $(STAMP)
 system-deps:
 	bash tests/setup/system-deps.sh
 
-demo: venv
+demo: venv system-deps
 	bash tests/setup/demo.sh
 
 lint: venv
