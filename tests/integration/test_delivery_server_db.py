@@ -1,6 +1,5 @@
 # -*- coding: utf-8 -*-
 """sync_delivery_servers against a real MariaDB on loopback, as the limited DB user of the docs."""
-import importlib.util
 import os
 import sys
 
@@ -21,16 +20,8 @@ sys.path.insert(0, os.path.join(TESTS, "unit"))
 from test_delivery_server_plan import LISTENERS, caps_of, make_model  # noqa: E402
 
 
-def load_standin(name):
-    path = os.path.join(TESTS, "standins", "mariadb", name + ".py")
-    spec = importlib.util.spec_from_file_location("mailfleet_standin_mariadb_" + name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-server_mod = load_standin("server")
-schema = load_standin("mailwizz_schema")
+from standins.mariadb import mailwizz_schema as schema  # noqa: E402
+from standins.mariadb import server as server_mod  # noqa: E402
 
 DB = "mailwizz"
 USER = "mailfleet_sync"
