@@ -2,7 +2,7 @@
 import os
 import shutil
 
-from helpers import recap, reloads, run_playbook, sandbox_inventory
+from helpers import WebhookReceiver, recap, reloads, run_playbook, sandbox_inventory
 
 HOSTS = ("pmta-1", "pmta-2")
 
@@ -66,7 +66,12 @@ def test_check_mode_on_a_fresh_host_writes_nothing(tmp_path):
 
 
 def test_failed_reload_restores_the_previous_config(tmp_path):
-    inv, root = sandbox_inventory(tmp_path)
+    receiver = WebhookReceiver()
+    alerts = "---\nmailfleet_alerts:\n  webhook: {url: \"%s\"}\nmailfleet_controller_state_dir: \"%s\"\n" % (
+        receiver.url, tmp_path / "state")
+    inv, root = sandbox_inventory(tmp_path, {"group_vars/all/alerts.yml": alerts})
+    os.rename(os.path.join(str(tmp_path), "inv", "group_vars", "all.yml"),
+              os.path.join(str(tmp_path), "inv", "group_vars", "all", "fleet.yml"))
     assert run_playbook("deploy.yml", inv, tmp=tmp_path).returncode == 0
     good = _config(root, "pmta-1")
     standin = os.path.join(root, "pmta-1", "var", "log", "pmta", "standin")
@@ -89,6 +94,10 @@ def test_failed_reload_restores_the_previous_config(tmp_path):
     # serial 1, max_fail_percentage 0: the rollout stopped at the first failed host
     assert "pmta-2" not in recap(run.stdout) or recap(run.stdout)["pmta-2"]["changed"] == 0
     assert len(reloads(root, "pmta-2")) == 1
+    # and the failed deploy was alerted, once
+    receiver.close()
+    assert [m["event"]["type"] for m in receiver.received] == ["deploy_failed"]
+    assert "pmta-1" in receiver.received[0]["text"] and "alpha-secret" not in receiver.received[0]["text"]
 
 
 def test_a_config_that_fails_the_check_never_reaches_the_host(tmp_path):

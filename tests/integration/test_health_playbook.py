@@ -1,14 +1,12 @@
 """playbooks/health.yml end to end: a real DNS server on loopback, sandbox PowerMTA hosts, a local
 webhook receiver. A listing on a critical zone puts the IP on standby within one run (out of its
 pool in the live config), alerts once, "unknown" changes nothing, clean checks resume the IP."""
-import http.server
 import json
 import os
-import threading
 
 import pytest
 
-from helpers import reloads, run_playbook, sandbox_inventory
+from helpers import WebhookReceiver, reloads, run_playbook, sandbox_inventory
 from standins.dns.nsd import NSDServer, find_nsd, free_port, zone_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(find_nsd() is None, reason="nsd is not installed (Debian package nsd)")]
@@ -68,29 +66,11 @@ def rbl_zone(listed):
     return zone_text("rbl.test", records)
 
 
-class Receiver(http.server.BaseHTTPRequestHandler):
-    received = []
-
-    def do_POST(self):  # noqa: N802 - http.server's API
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        Receiver.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def webhook():
-    Receiver.received = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield "http://127.0.0.1:%d/hook" % server.server_address[1], Receiver.received
-    server.shutdown()
-    server.server_close()
+    receiver = WebhookReceiver()
+    yield receiver.url, receiver.received
+    receiver.close()
 
 
 def _config(root, host):
