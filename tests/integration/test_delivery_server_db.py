@@ -26,11 +26,6 @@ from standins.mariadb import server as server_mod  # noqa: E402
 DB = "mailwizz"
 USER = "mailfleet_sync"
 PASSWORD = "s3cret-Db-Pass"  # test-only credential of the throwaway server
-# The exact GRANTs of docs/mailwizz-bridge.md: the tests run as this user only.
-GRANTS = [
-    "CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'" % (USER, PASSWORD),
-    "GRANT SELECT, INSERT, UPDATE ON `%s`.`mw_delivery_server` TO '%s'@'127.0.0.1'" % (DB, USER),
-]
 T = "mw_delivery_server"
 
 
@@ -41,11 +36,7 @@ def mariadb():
     srv = server_mod.MariaDBServer()
     srv.start()
     try:
-        srv.execute("CREATE DATABASE `%s` CHARACTER SET utf8" % DB)
-        conn = srv.connect(database=DB)
-        schema.create_delivery_server_table(conn)
-        conn.close()
-        srv.execute(*GRANTS)
+        schema.mailwizz_database(srv, DB, USER, PASSWORD)  # the tests run as this limited user only
         yield srv
     finally:
         srv.stop()

@@ -63,12 +63,7 @@ def mariadb():
     srv = server_mod.MariaDBServer()
     srv.start()
     try:
-        srv.execute("CREATE DATABASE `%s` CHARACTER SET utf8" % DB)
-        conn = srv.connect(database=DB)
-        schema.create_delivery_server_table(conn)  # GRANT on a table needs the table
-        conn.close()
-        srv.execute("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'" % (USER, PASSWORD),
-                    "GRANT SELECT, INSERT, UPDATE ON `%s`.`%s` TO '%s'@'127.0.0.1'" % (DB, T, USER))
+        schema.mailwizz_database(srv, DB, USER, PASSWORD)
         yield srv
     finally:
         srv.stop()

@@ -73,14 +73,9 @@ def main():
     if not mariadb.available():
         banner("3. quota-sync skipped: mariadb-server is not installed (make system-deps as root installs it)")
         return
-    from standins.mariadb.mailwizz_schema import create_delivery_server_table
+    from standins.mariadb.mailwizz_schema import mailwizz_database
     with mariadb.MariaDBServer() as db:
-        db.execute("CREATE DATABASE mailwizz",
-                   "CREATE USER 'mailfleet_sync'@'127.0.0.1' IDENTIFIED BY 'demo-db-password'",
-                   "GRANT SELECT, INSERT, UPDATE ON mailwizz.* TO 'mailfleet_sync'@'127.0.0.1'")
-        conn = db.connect(database="mailwizz")
-        create_delivery_server_table(conn, foreign_rows=True)
-        conn.close()
+        mailwizz_database(db, "mailwizz", "mailfleet_sync", "demo-db-password")
         banner("3. Hourly quota sync: MailWizz delivery servers in a throwaway MariaDB on 127.0.0.1:%d" % db.port)
         extra = services_vars(url, {"host": "127.0.0.1", "port": db.port, "name": "mailwizz",
                                     "user": "mailfleet_sync", "password": "demo-db-password"})

@@ -92,3 +92,16 @@ def foreign_snapshot(conn, prefix="mw_", name_prefix="mailfleet"):
         name_idx = [d[0] for d in cur.description].index("name")
         rows = [tuple(r) for r in cur.fetchall() if not (r[name_idx] or "").startswith(name_prefix + ":")]
     return rows
+
+
+def mailwizz_database(srv, db, user, password, prefix="mw_"):
+    """On a started MariaDBServer: database ``db`` with MailWizz's delivery_server table (and the
+    foreign rows), and ``user`` with exactly the GRANTs of docs/mailwizz-bridge.md."""
+    srv.execute("CREATE DATABASE `%s` CHARACTER SET utf8" % db)
+    conn = srv.connect(database=db)
+    try:
+        create_delivery_server_table(conn, prefix=prefix)  # GRANT on a table needs the table
+    finally:
+        conn.close()
+    srv.execute("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'" % (user, password),
+                "GRANT SELECT, INSERT, UPDATE ON `%s`.`%sdelivery_server` TO '%s'@'127.0.0.1'" % (db, prefix, user))
