@@ -1,0 +1,374 @@
+# -*- coding: utf-8 -*-
+"""One grammar for every value that reaches a PowerMTA config, an SQL row or a DNS name.
+
+Standard library only (it is imported by modules that run on PowerMTA hosts, by the controller's
+validation and rendering, by the MailWizz bridge and by the DNS checks).
+
+Each checker takes the value and ``what`` (the variable or key at fault, used in the message) and
+returns the normalised value, or raises :class:`GrammarError`. A checker never *repairs* a value
+(no stripping, no dropping of characters): what is not exactly in the grammar is refused, so a
+value that could smuggle a line, a directive, a block or a second token into a configuration
+never gets through. Messages never repeat a secret (``password``).
+
+The forbidden class, refused everywhere (free-text comments included): ASCII control characters
+(C0, DEL), C1 controls, every Unicode line or paragraph separator, every whitespace other than the
+plain space U+0020 (NBSP, en/em spaces, ideographic space, ...), zero-width and bidi-control
+characters, and the byte-order mark.
+"""
+from __future__ import absolute_import, division, print_function
+
+import ipaddress
+import re
+import unicodedata
+
+__metaclass__ = type
+
+
+class GrammarError(ValueError):
+    """A value outside the grammar. ``what`` names the variable/key, ``message`` says why."""
+
+    def __init__(self, what, message):
+        self.what = what
+        self.message = message
+        ValueError.__init__(self, "%s: %s" % (what, message) if what else message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Character classes
+# ---------------------------------------------------------------------------------------------
+_ZERO_WIDTH_BIDI = frozenset(
+    "\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c\u180e"
+)
+
+
+def bad_char(text):
+    """The first character of ``text`` in the forbidden class, or None."""
+    for ch in text:
+        code = ord(ch)
+        if code < 0x20 or code == 0x7F or 0x80 <= code <= 0x9F:
+            return ch
+        if ch == " ":
+            continue
+        if ch in _ZERO_WIDTH_BIDI:
+            return ch
+        if code > 0x7F:
+            cat = unicodedata.category(ch)
+            if cat in ("Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn") or ch.isspace():
+                return ch
+    return None
+
+
+def describe_char(ch):
+    """``U+00A0 (NO-BREAK SPACE)`` -- how a refused character is named in messages."""
+    name = unicodedata.name(ch, "")
+    if not name:
+        name = {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\t": "TAB", "\x00": "NUL"}.get(ch, "control character")
+    return "U+%04X (%s)" % (ord(ch), name)
+
+
+def _shown(value):
+    """A value as messages show it: repr, shortened."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _typename(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _string(value, what, expected, secret=False):
+    if not isinstance(value, str) or isinstance(value, bool):
+        raise GrammarError(what, "expected %s, got %s" % (expected, _typename(value)))
+    ch = bad_char(value)
+    if ch is not None:
+        raise GrammarError(what, "contains %s%s; expected %s" % (
+            describe_char(ch), "" if secret else " in %s" % _shown(value), expected))
+    return value
+
+
+def _match(regex, value, what, expected):
+    _string(value, what, expected)
+    if not regex.match(value):
+        raise GrammarError(what, "%s is not %s" % (_shown(value), expected))
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Names
+# ---------------------------------------------------------------------------------------------
+# \A...\Z (never ^...$): "$" also matches before a trailing newline.
+TENANT_RE = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,62}\Z")
+VMTA_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
+SELECTOR_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,62}\Z")
+SMTP_USER_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}\Z")
+LABEL_RE = re.compile(r"\A(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+SQL_IDENT_RE = re.compile(r"\A[A-Za-z0-9_]{0,32}\Z")
+KEYWORD_RE = re.compile(r"\A[a-z][a-z0-9-]*(\.[a-z0-9-]+)*\Z")
+TOKEN_RE = re.compile(r"\A[A-Za-z0-9_.,/:@=+*%-]{1,255}\Z")
+INTERVAL_RE = re.compile(r"\A(\d+[wdhms]?)+\Z")
+SIZE_RE = re.compile(r"\A\d+[KMGkmg]?\Z")
+RATE_RE = re.compile(r"\A(unlimited|0|\d+/(\d+)?(d|day|h|hr|m|min|s|sec))\Z")
+PATH_RE = re.compile(r"\A/[A-Za-z0-9._/+@=,-]*\Z")
+EMAIL_LOCAL_RE = re.compile(r"\A[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}\Z")
+
+
+def tenant_name(value, what="tenant"):
+    """Tenant and schedule names: lowercase letters, digits, '-', '_' (max 63)."""
+    return _match(TENANT_RE, value, what, "a name of lowercase letters, digits, '-' or '_' (max 63)")
+
+
+def vmta_name(value, what="virtual-mta"):
+    """VirtualMTA and pool names: letters, digits, '-', '_', '.' (max 128)."""
+    return _match(VMTA_RE, value, what, "a name of letters, digits, '-', '_' or '.' (max 128)")
+
+
+pool_name = vmta_name
+
+
+def dkim_selector(value, what="dkim_selector"):
+    return _match(SELECTOR_RE, value, what, "a DKIM selector of letters, digits, '-' or '_' (max 63)")
+
+
+def smtp_user(value, what="smtp_user"):
+    return _match(SMTP_USER_RE, value, what, "a user name of letters, digits and . _ @ + - (max 128)")
+
+
+def sql_identifier(value, what="table_prefix"):
+    return _match(SQL_IDENT_RE, value, what, "an SQL identifier part of letters, digits and '_' (max 32)")
+
+
+def keyword(value, what="directive"):
+    """A PowerMTA directive name (``max-msg-rate``, ``smtp-tls-allow-tlsv1.2``)."""
+    return _match(KEYWORD_RE, value, what, "a directive name of lowercase letters, digits, '-' and '.'")
+
+
+def token(value, what="value"):
+    """One PowerMTA word: no space, quote, comment, block bracket or backslash."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    return _match(TOKEN_RE, value, what, "one word of letters, digits and . , / : @ = + * % _ -")
+
+
+def boolean(value, what="value"):
+    """PowerMTA boolean: yes|no|true|false (Python booleans become yes/no)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str) and value in ("yes", "no", "true", "false"):
+        return value
+    raise GrammarError(what, "expected yes, no, true or false, got %s" % _shown(value))
+
+
+def hostname(value, what="hostname", min_labels=2):
+    """A host or domain name; returns it lowercased without the trailing dot."""
+    _string(value, what, "a fully qualified host name")
+    name = value[:-1] if value.endswith(".") else value
+    labels = name.split(".")
+    if (not name or len(name) > 253 or len(labels) < min_labels or labels[-1].isdigit()
+            or not all(LABEL_RE.match(label) for label in labels)):
+        raise GrammarError(what, "%s is not a valid fully qualified host name" % _shown(value))
+    return name.lower()
+
+
+def mx_pattern(value, what="mx"):
+    """An MX host pattern: a host name, optionally starting with ``*.``."""
+    _string(value, what, "an MX host pattern such as *.google.com")
+    probe = value[2:] if value.startswith("*.") else value
+    try:
+        hostname(probe, what)
+    except GrammarError:
+        raise GrammarError(what, "%s is not a valid MX host pattern (e.g. *.google.com)" % _shown(value))
+    return value.lower()
+
+
+def email(value, what="email"):
+    _string(value, what, "an e-mail address")
+    local, sep, domain = value.rpartition("@")
+    if not sep or not EMAIL_LOCAL_RE.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+        raise GrammarError(what, "%s is not a valid e-mail address" % _shown(value))
+    try:
+        domain = hostname(domain, what)
+    except GrammarError:
+        raise GrammarError(what, "%s is not a valid e-mail address" % _shown(value))
+    return "%s@%s" % (local, domain)
+
+
+# ---------------------------------------------------------------------------------------------
+# Addresses
+# ---------------------------------------------------------------------------------------------
+def ip_address(value, what="address", sending=True):
+    """An IPv4 or IPv6 address in canonical form.
+
+    ``sending``: refuse what can never be a public sending address -- unspecified, loopback,
+    multicast, link-local, broadcast, reserved (240/4), IPv4-mapped IPv6 (write the IPv4) and
+    scoped IPv6 (``fe80::1%eth0``).
+    """
+    _string(value, what, "an IPv4 or IPv6 address")
+    if "%" in value:
+        raise GrammarError(what, "%s has a zone index; expected a plain IPv4 or IPv6 address" % _shown(value))
+    try:
+        addr = ipaddress.ip_address(value)
+    except ValueError:
+        raise GrammarError(what, "%s is not a valid IPv4 or IPv6 address" % _shown(value))
+    if sending:
+        if addr.version == 6 and addr.ipv4_mapped is not None:
+            raise GrammarError(what, "%s is an IPv4-mapped IPv6 address; write the IPv4 address %s" % (
+                value, addr.ipv4_mapped))
+        problem = None
+        if addr.is_unspecified:
+            problem = "unspecified"
+        elif addr.is_loopback:
+            problem = "loopback"
+        elif addr.is_multicast:
+            problem = "multicast"
+        elif addr.is_link_local:
+            problem = "link-local"
+        elif addr.version == 4 and int(addr) == 0xFFFFFFFF:
+            problem = "the broadcast address"
+        elif addr.is_reserved:
+            problem = "reserved"
+        if problem:
+            raise GrammarError(what, "%s cannot be a sending address (%s)" % (addr, problem))
+    return str(addr)
+
+
+def cidr(value, what="source"):
+    """An address or network for ``<source>`` / ``http-access``: ``127.0.0.1``, ``10.0.0.0/8``, ``0/0``."""
+    _string(value, what, "an IP address or network (CIDR)")
+    if value == "0/0":
+        return value
+    if "%" in value:
+        raise GrammarError(what, "%s has a zone index; expected an address or CIDR network" % _shown(value))
+    try:
+        if "/" in value:
+            return str(ipaddress.ip_network(value, strict=True))
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise GrammarError(what, "%s is not a valid IP address or CIDR network (host bits must be 0)" % _shown(value))
+
+
+def port(value, what="port"):
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.isdigit() and value == str(int(value)):
+            value = int(value)
+        else:
+            raise GrammarError(what, "expected a TCP port number 1-65535, got %s" % _shown(value))
+    if not 1 <= value <= 65535:
+        raise GrammarError(what, "expected a TCP port number 1-65535, got %d" % value)
+    return value
+
+
+def listener(value, what="smtp_listener"):
+    """``ADDRESS:PORT`` (IPv4, IPv6 or ``0/0``) as PowerMTA's ``smtp-listener`` takes it."""
+    _string(value, what, "ADDRESS:PORT")
+    addr, sep, prt = value.rpartition(":")
+    if not sep or not addr:
+        raise GrammarError(what, "%s is not ADDRESS:PORT" % _shown(value))
+    port(prt, what)
+    if addr != "0/0":
+        try:
+            ipaddress.ip_address(addr.strip("[]") if addr.startswith("[") else addr)
+        except ValueError:
+            raise GrammarError(what, "%s: %s is not an IP address" % (_shown(value), _shown(addr)))
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths, numbers, PowerMTA value grammars
+# ---------------------------------------------------------------------------------------------
+def path(value, what="path"):
+    """A file path PowerMTA can read unquoted: absolute, no '..' component, safe characters."""
+    _string(value, what, "an absolute path")
+    if not PATH_RE.match(value):
+        raise GrammarError(what, "%s is not an absolute path of letters, digits and . _ / + @ = , -" % _shown(value))
+    if any(part == ".." for part in value.split("/")):
+        raise GrammarError(what, "%s contains a '..' component" % _shown(value))
+    return value
+
+
+def root(value, what="mailfleet_root"):
+    """A path prefix: empty (production) or an absolute path without a trailing slash."""
+    if value in ("", None):
+        return ""
+    path(value, what)
+    if value != "/" and value.endswith("/"):
+        value = value.rstrip("/")
+    return "" if value == "/" else value
+
+
+def count(value, what="value", minimum=0, maximum=None):
+    """A whole number (no booleans, no floats, no strings)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise GrammarError(what, "expected an integer, got %s" % _typename(value))
+    if value < minimum or (maximum is not None and value > maximum):
+        raise GrammarError(what, "expected an integer from %d%s, got %d" % (
+            minimum, " to %d" % maximum if maximum is not None else " up", value))
+    return value
+
+
+def rate(value, what="rate"):
+    """A PowerMTA rate: an integer per day (0 = nothing) or a rate string (``500/d``, ``10/h``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        count(value, what)
+        return "0" if value == 0 else "%d/d" % value
+    return _match(RATE_RE, value, what, "a rate such as 500/d, 10/h, 0 or unlimited")
+
+
+def interval(value, what="interval"):
+    """A PowerMTA time interval (``10m``, ``4d12h``, ``1w``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(count(value, what))
+    return _match(INTERVAL_RE, value, what, "an interval such as 10m, 4d12h or 1w")
+
+
+def size(value, what="size"):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(count(value, what))
+    return _match(SIZE_RE, value, what, "a size such as 50M")
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets and free text
+# ---------------------------------------------------------------------------------------------
+def password(value, what="password", max_len=128):
+    """A secret written into a config or a row: printable ASCII, no ``"`` or backslash, no
+    leading/trailing space. The message never contains the value."""
+    if not isinstance(value, str) or isinstance(value, bool):
+        raise GrammarError(what, "expected a string, got %s" % _typename(value))
+    if not value:
+        raise GrammarError(what, "must not be empty")
+    if len(value) > max_len:
+        raise GrammarError(what, "is longer than %d characters" % max_len)
+    for ch in value:
+        if not 0x20 <= ord(ch) <= 0x7E:
+            raise GrammarError(what, "contains %s; a password is printable ASCII" % describe_char(ch))
+        if ch in '"\\':
+            raise GrammarError(what, "contains %s, which PowerMTA's quoting cannot hold" % (
+                "a double quote" if ch == '"' else "a backslash"))
+    if value != value.strip(" "):
+        raise GrammarError(what, "starts or ends with a space")
+    return value
+
+
+def text(value, what="text", max_len=1000):
+    """Free text for a comment or a label: any printable character, nothing of the forbidden class."""
+    _string(value, what, "printable text on one line")
+    if len(value) > max_len:
+        raise GrammarError(what, "is longer than %d characters" % max_len)
+    return value

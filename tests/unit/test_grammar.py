@@ -1,0 +1,101 @@
+"""The one grammar: every class of hostile value is refused, with a message naming the key."""
+import pytest
+
+from ansible_collections.mailfleet.fleet.plugins.module_utils import grammar as g
+
+# Characters that can smuggle a line, a token or a lookalike into a config, a DNS name or a row.
+HOSTILE = ["\n", "\r", "\x00", "\t", "\x0b", "\x0c", "\x1b", "\x7f", "\x85", "\u00a0", "\u2028", "\u2029",
+           "\u200b", "\u202e", "\ufeff", "\u3000", "\u2003"]
+
+
+@pytest.mark.parametrize("ch", HOSTILE)
+@pytest.mark.parametrize("check,good", [
+    (g.tenant_name, "alpha"), (g.vmta_name, "alpha-192-0-2-1"), (g.dkim_selector, "mf2026a"),
+    (g.smtp_user, "alpha"), (g.hostname, "mta1.example.com"), (g.mx_pattern, "*.google.com"),
+    (g.email, "ops@example.com"), (g.ip_address, "192.0.2.1"), (g.cidr, "10.0.0.0/8"),
+    (g.listener, "0.0.0.0:25"), (g.path, "/etc/pmta/config"), (g.rate, "500/d"), (g.interval, "4d12h"),
+    (g.size, "50M"), (g.token, "yes"), (g.keyword, "max-msg-rate"), (g.sql_identifier, "mw_"),
+    (g.password, "Xy{9#k%z"), (g.text, "a comment"),
+])
+def test_hostile_characters_refused_everywhere(check, good, ch):
+    assert check(good, "k") is not None
+    for bad in (good + ch, ch + good, good[:1] + ch + good[1:]):
+        with pytest.raises(g.GrammarError) as info:
+            check(bad, "some.key")
+        assert str(info.value).startswith("some.key: ")
+
+
+def test_password_message_never_repeats_the_secret():
+    for bad in ('sec"ret', "sec\\ret", "sec\u00a0ret", "secret\n", " secret", "sëcret"):
+        with pytest.raises(g.GrammarError) as info:
+            g.password(bad, "mailfleet_tenants.a.smtp_password")
+        assert "sec" not in str(info.value)
+    assert g.password("Xy{{9#k %z", "p") == "Xy{{9#k %z"
+    for bad in (None, 12, {"a": 1}, ["x"], True, ""):
+        with pytest.raises(g.GrammarError):
+            g.password(bad, "p")
+
+
+@pytest.mark.parametrize("bad", ["255.255.255.255", "169.254.1.1", "fe80::1", "fe80::1%eth0", "::ffff:192.0.2.10",
+                                 "0.0.0.0", "::", "127.0.0.1", "::1", "224.0.0.1", "ff02::1", "240.0.0.1",
+                                 "192.0.2.1 ", "192.0.2.01", "1.2.3", "2001:db8::g"])
+def test_sending_addresses(bad):
+    with pytest.raises(g.GrammarError):
+        g.ip_address(bad, "mailfleet_ips[0].address")
+
+
+def test_addresses_are_canonical():
+    assert g.ip_address("2001:DB8:0:0::10") == "2001:db8::10"
+    assert g.ip_address("198.51.100.7") == "198.51.100.7"
+    assert g.cidr("0/0") == "0/0"
+    with pytest.raises(g.GrammarError):
+        g.cidr("10.0.0.1/8")
+
+
+@pytest.mark.parametrize("bad", ["a", "-a.example", "a..example", "a.example.123", "a_b.example", "x" * 64 + ".example",
+                                 "exa mple.com", "example.com\n", "ex\nample.com"])
+def test_hostnames(bad):
+    with pytest.raises(g.GrammarError):
+        g.hostname(bad, "h")
+    assert g.hostname("MTA1.Example.COM.", "h") == "mta1.example.com"
+
+
+@pytest.mark.parametrize("bad", ["relative/path", "/etc/../shadow", "/etc/pmta config", "/etc/pmta\n<source 0/0>",
+                                 "/etc/\"x", "/etc/#x", "/etc/<x>", ""])
+def test_paths(bad):
+    with pytest.raises(g.GrammarError):
+        g.path(bad, "p")
+
+
+def test_root():
+    assert g.root("", "r") == "" and g.root(None, "r") == ""
+    assert g.root("/srv/sandbox/", "r") == "/srv/sandbox"
+    for bad in ("relative", "/a b", "/x\n"):
+        with pytest.raises(g.GrammarError):
+            g.root(bad, "mailfleet_root")
+
+
+def test_tokens_and_numbers():
+    assert g.token(True, "k") == "yes" and g.token(20, "k") == "20"
+    for bad in ("two words", "<source", "x>", "#c", '"q"', "a\\b", ""):
+        with pytest.raises(g.GrammarError):
+            g.token(bad, "k")
+    assert g.rate(0, "r") == "0" and g.rate(500, "r") == "500/d"
+    for bad in (-1, True, 1.5, "500 /d", "lots"):
+        with pytest.raises(g.GrammarError):
+            g.rate(bad, "r")
+    assert g.port("25", "p") == 25
+    for bad in (0, 70000, "25x", True, "025"):
+        with pytest.raises(g.GrammarError):
+            g.port(bad, "p")
+    with pytest.raises(g.GrammarError):
+        g.listener("0.0.0.0:25\n<source 0/0>", "l")
+    assert g.listener("[2001:db8::1]:587", "l")
+
+
+def test_names_refuse_trailing_newline():
+    # "$" in a Python regex matches before a trailing newline: the grammar anchors with \Z.
+    for check, good in ((g.tenant_name, "alpha"), (g.vmta_name, "pool"), (g.dkim_selector, "s1"),
+                        (g.smtp_user, "u"), (g.sql_identifier, "mw_")):
+        with pytest.raises(g.GrammarError):
+            check(good + "\n", "k")
