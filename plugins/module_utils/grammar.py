@@ -17,7 +17,9 @@ characters, and the byte-order mark.
 """
 from __future__ import absolute_import, division, print_function
 
+import datetime
 import ipaddress
+import math
 import re
 import unicodedata
 
@@ -73,6 +75,44 @@ def _shown(value):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def is_int(value):
+    """A whole number that is not a boolean."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value):
+    """An int or a finite float, not a boolean."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+        isinstance(value, float) and (math.isnan(value) or math.isinf(value)))
+
+
+def parse_date(value):
+    """Inventory and state dates: a date (YAML) or an exact ``YYYY-MM-DD`` string. A date or None."""
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    if isinstance(value, str) and DATE_RE.match(value):
+        try:
+            return datetime.datetime.strptime(value, "%Y-%m-%d").date()
+        except ValueError:
+            return None
+    return None
+
+
+def date(value, what="date"):
+    """``parse_date`` that raises: the message names the key and the value."""
+    parsed = parse_date(value)
+    if parsed is None:
+        raise GrammarError(what, "expected a date YYYY-MM-DD, got %s" % _shown(value))
+    return parsed
+
+
+def typename(value):
+    """How messages name the type of a value ("a string", "a mapping", ...)."""
+    return _typename(value)
+
+
 def _typename(value):
     if value is None:
         return "null"
@@ -124,6 +164,7 @@ INTERVAL_RE = re.compile(r"\A(\d+[wdhms]?)+\Z")
 SIZE_RE = re.compile(r"\A\d+[KMGkmg]?\Z")
 RATE_RE = re.compile(r"\A(unlimited|0|\d+/(\d+)?(d|day|h|hr|m|min|s|sec))\Z")
 PATH_RE = re.compile(r"\A/[A-Za-z0-9._/+@=,-]*\Z")
+DATE_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
 EMAIL_LOCAL_RE = re.compile(r"\A[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}\Z")
 
 

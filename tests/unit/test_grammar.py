@@ -99,3 +99,16 @@ def test_names_refuse_trailing_newline():
                         (g.smtp_user, "u"), (g.sql_identifier, "mw_")):
         with pytest.raises(g.GrammarError):
             check(good + "\n", "k")
+
+
+def test_small_helpers():
+    import datetime
+    assert g.is_int(3) and not g.is_int(True) and not g.is_int(3.0)
+    assert g.is_number(0.5) and not g.is_number(float("nan")) and not g.is_number(False)
+    assert g.parse_date("2026-02-28") == datetime.date(2026, 2, 28)
+    assert g.parse_date(datetime.datetime(2026, 1, 2, 3, 4)) == datetime.date(2026, 1, 2)
+    for bad in ("2026-02-30", "2026-2-3", "2026-02-28\n", None, 20260228):
+        assert g.parse_date(bad) is None
+    with pytest.raises(g.GrammarError) as info:
+        g.date("tomorrow", "mailfleet_today")
+    assert str(info.value) == "mailfleet_today: expected a date YYYY-MM-DD, got 'tomorrow'"
