@@ -16,11 +16,19 @@ description:
     syntax, pool members, smtp-user sources, DKIM key files, included files), backs up the live file,
     replaces it atomically (rename in the same directory) and runs C(pmta reload).
   - PowerMTA's exit codes are not documented, so the reload output is read; success is the line
-    C(Configuration reloaded.). When the reload fails the previous configuration is put back and
-    reloaded, and the task fails with PowerMTA's message.
-  - Nothing is written when the content is unchanged, or in check mode. In diff mode the diff shows
-    the configuration with SMTP passwords masked.
-  - Runs on the PowerMTA host; Python standard library only.
+    C(Configuration reloaded.). When the reload fails, hangs past O(reload_timeout) or answers
+    something else, the previous configuration is put back and reloaded, and the task fails with
+    PowerMTA's message.
+  - Before the swap the host records that a reload is owed, in the reload journal O(journal); the
+    mark is removed only once PowerMTA confirms. A run that finds the mark (left by a crash, a lost
+    host, a reload that never answered) first reloads the file on disk, or puts the previous one
+    back if PowerMTA refuses it, and says so in RV(settled); it never reports C(ok) while a reload
+    is owed, even when the file already equals the new content.
+  - RV(live) says what PowerMTA runs afterwards, also when the task fails.
+  - Nothing is written when the content is unchanged and nothing is owed, or in check mode. In diff
+    mode the diff shows the configuration with SMTP passwords masked.
+  - Runs on the PowerMTA host; Python standard library only. The sequence lives in
+    C(plugins/module_utils/pmta_deploy.py).
 version_added: "0.1.0"
 author: mailfleet
 options:
@@ -50,6 +58,16 @@ options:
     description: How many backups to keep.
     type: int
     default: 10
+  journal:
+    description:
+      - The reload journal, in mailfleet's state directory; written (atomically) before the swap,
+        removed once PowerMTA confirms the reload.
+    type: path
+    default: /var/lib/mailfleet/pmta-reload.journal
+  reload_timeout:
+    description: Seconds C(pmta reload) may take before it is stopped and counted as unanswered.
+    type: int
+    default: 300
   pmta_command:
     description: The PowerMTA control command.
     type: path
@@ -61,7 +79,8 @@ options:
   reload:
     description:
       - C(on_change) reloads only when the file changed; C(always) also reloads an unchanged file
-        (after DKIM keys were replaced, for example); C(never) only writes.
+        (after DKIM keys were replaced, for example); C(never) only writes (the journal keeps the
+        reload owed, so the next run reloads).
     type: str
     choices: [on_change, always, never]
     default: on_change
@@ -88,6 +107,7 @@ EXAMPLES = r"""
     content: "{{ lookup('ansible.builtin.file', 'rendered.conf') }}"
     group: pmta
     mode: "0640"
+    journal: /var/lib/mailfleet/pmta-reload.journal
 
 - name: Reload after the DKIM keys changed even if the config did not
   mailfleet.fleet.pmta_config:
@@ -97,11 +117,42 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed:
-  description: Whether the live configuration was (or would be) replaced or reloaded.
+  description: Whether the live configuration was (or would be) replaced or reloaded, or an owed reload settled.
   type: bool
   returned: always
+live:
+  description:
+    - What PowerMTA runs after the task. C(new) the new configuration (reload confirmed, or nothing
+      to change); C(old) the configuration that ran before (nothing swapped in); C(rolled_back) the
+      new one failed and the previous one is back, reload confirmed; C(unknown) no confirmation
+      either way (the journal stays; the next run settles it).
+  type: str
+  returned: always
+  sample: new
 reloaded:
   description: Whether C(pmta reload) succeeded with the new configuration.
+  type: bool
+  returned: always
+reload_owed:
+  description: Whether the host still owes a reload after the task (the journal stays).
+  type: bool
+  returned: always
+settled:
+  description:
+    - What the task did first about a reload an earlier run left owed, or null. C(action) is
+      C(reloaded), C(rolled_back), C(failed), or C(owed) (check mode); C(since) is when it became owed.
+  type: dict
+  returned: always
+journal:
+  description: Path of the reload journal.
+  type: str
+  returned: always
+rolled_back:
+  description: Whether the previous configuration was put back after the new one failed to reload.
+  type: bool
+  returned: always
+rollback_reloaded:
+  description: Whether PowerMTA confirmed the reload of the configuration that was put back (null when none was).
   type: bool
   returned: always
 backup:
@@ -112,147 +163,68 @@ reload_output:
   description: What C(pmta reload) printed.
   type: str
   returned: when a reload ran
+rollback_output:
+  description: What C(pmta reload) printed for the configuration that was put back.
+  type: str
+  returned: when a rollback reload ran
 problems:
   description: What the configuration checker found (the task fails when this is not empty).
   type: list
   elements: str
   returned: always
 sha256:
-  description: SHA-256 of the deployed configuration.
+  description: SHA-256 of the new configuration.
   type: str
   returned: always
 """
 
-import datetime
-import hashlib
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native
-from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write, read_text, replace, stage
+from ansible_collections.mailfleet.fleet.plugins.module_utils import pmta_deploy
+from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import read_text
 from ansible_collections.mailfleet.fleet.plugins.module_utils.pmta_check import check_text
 from ansible_collections.mailfleet.fleet.plugins.module_utils.pmta_render import mask_secrets
 
-RELOADED = "Configuration reloaded."
-
-
-def _chown(path, module):
-    if module.params["owner"]:
-        module.set_owner_if_different(path, module.params["owner"], False)
-    if module.params["group"]:
-        module.set_group_if_different(path, module.params["group"], False)
-
-
-def _reload(module):
-    cmd = [module.params["pmta_command"], "reload"]
-    env = dict(os.environ)
-    env.update({k: str(v) for k, v in module.params["environment"].items()})
-    try:
-        rc, out, err = module.run_command(cmd, environ_update=env)
-    except Exception as exc:  # the command itself could not start
-        return False, "cannot run %s: %s" % (cmd[0], to_native(exc))
-    output = (out or "") + (err or "")
-    return (rc == 0 and RELOADED in output), output.strip()
-
-
-def _prune(backup_dir, keep):
-    names = sorted(n for n in os.listdir(backup_dir) if n.startswith("config."))
-    for name in names[:-keep] if keep > 0 else []:
-        os.unlink(os.path.join(backup_dir, name))
+ARGUMENT_SPEC = dict(
+    path=dict(type="path", default="/etc/pmta/config"),
+    content=dict(type="str", required=True, no_log=True),
+    owner=dict(type="str"),
+    group=dict(type="str"),
+    mode=dict(type="str", default="0640"),
+    backup_dir=dict(type="path", default="/var/lib/mailfleet/backups"),
+    backups_keep=dict(type="int", default=10),
+    journal=dict(type="path", default="/var/lib/mailfleet/pmta-reload.journal"),
+    reload_timeout=dict(type="int", default=300),
+    pmta_command=dict(type="path", default="/usr/sbin/pmta"),
+    environment=dict(type="dict", default={}),
+    reload=dict(type="str", default="on_change", choices=["on_change", "always", "never"]),
+    check_extra_directives=dict(type="list", elements="str", default=[]),
+    pending_files=dict(type="list", elements="path", default=[]),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", default="/etc/pmta/config"),
-            content=dict(type="str", required=True, no_log=True),
-            owner=dict(type="str"),
-            group=dict(type="str"),
-            mode=dict(type="str", default="0640"),
-            backup_dir=dict(type="path", default="/var/lib/mailfleet/backups"),
-            backups_keep=dict(type="int", default=10),
-            pmta_command=dict(type="path", default="/usr/sbin/pmta"),
-            environment=dict(type="dict", default={}),
-            reload=dict(type="str", default="on_change", choices=["on_change", "always", "never"]),
-            check_extra_directives=dict(type="list", elements="str", default=[]),
-            pending_files=dict(type="list", elements="path", default=[]),
-        ),
-        supports_check_mode=True,
-    )
-    path = module.params["path"]
-    content = module.params["content"]
-    if not content.endswith("\n"):
-        content += "\n"
-    try:
-        mode = int(module.params["mode"], 8)
-    except ValueError:
-        module.fail_json(msg="pmta_config %s: mode %r is not an octal string" % (path, module.params["mode"]))
-    current = read_text(path)
-    digest = hashlib.sha256(to_bytes(content)).hexdigest()
-    changed_file = current != content
-    want_reload = module.params["reload"] == "always" or (changed_file and module.params["reload"] == "on_change")
-    result = dict(changed=changed_file or want_reload, reloaded=False, problems=[], sha256=digest)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = dict(module.params)
+    environment = params.pop("environment")
+    request = pmta_deploy.Request(**params)
+    before = None
     if module._diff:
-        result["diff"] = dict(before=mask_secrets(current or ""), after=mask_secrets(content),
-                              before_header=path, after_header=path + " (rendered)")
-
-    # Check the new text before anything is written.
-    pending = module.params["pending_files"] if module.check_mode else []
-    problems = check_text(content, path, extra_directives=module.params["check_extra_directives"],
-                          assume_present=pending)
-    result["problems"] = problems
-    if problems:
-        module.fail_json(msg="pmta_config %s: the new configuration fails the check; the live configuration "
-                             "is unchanged:\n  %s" % (path, "\n  ".join(problems)), **result)
-    if module.check_mode or not result["changed"]:
-        module.exit_json(**result)
-    if not os.path.isdir(os.path.dirname(path) or "."):
-        module.fail_json(msg="pmta_config %s: directory %s does not exist" % (path, os.path.dirname(path)), **result)
-
-    staged = None
-    try:
-        staged = stage(path, to_bytes(content), mode, prepare=lambda tmp: _chown(tmp, module))
-
-        if changed_file:
-            backup = None
-            if current is not None:
-                backup_dir = module.params["backup_dir"]
-                if not os.path.isdir(backup_dir):
-                    os.makedirs(backup_dir, 0o750)
-                stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S.%f")
-                backup = os.path.join(backup_dir, "config.%s" % stamp)
-                atomic_write(backup, to_bytes(current), 0o600)
-                result["backup"] = backup
-            replace(staged, path)
-            staged = None
-        if module.params["reload"] == "never":
-            return module.exit_json(**result)
-
-        ok, output = _reload(module)
-        result["reload_output"] = output
-        if ok:
-            result["reloaded"] = True
-            if changed_file and current is not None:
-                _prune(module.params["backup_dir"], module.params["backups_keep"])
-            return module.exit_json(**result)
-
-        # Roll back: the previous file goes back in place and is reloaded.
-        if changed_file and current is not None:
-            atomic_write(path, to_bytes(current), mode, prepare=lambda tmp: _chown(tmp, module))
-            ok_back, output_back = _reload(module)
-            result["rollback_output"] = output_back
-            module.fail_json(msg="pmta_config %s: pmta reload failed with the new configuration: %s -- the previous "
-                                 "configuration was restored%s" % (
-                                     path, output or "(no output)",
-                                     " and reloaded" if ok_back else " but its reload failed too: %s" % output_back),
-                             **result)
-        module.fail_json(msg="pmta_config %s: pmta reload failed: %s" % (path, output or "(no output)"), **result)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg="pmta_config %s: %s failed: %s" % (path, "write" if staged else "deploy", to_native(exc.strerror or exc)),
-                         **result)
-    finally:
-        if staged and os.path.exists(staged):
-            os.unlink(staged)
+        try:
+            before = read_text(request.path)
+        except (IOError, OSError, ValueError):
+            before = None
+    outcome = pmta_deploy.deploy(request, pmta_deploy.HostFiles("/"),
+                                 pmta_deploy.CommandRunner(request.pmta_command, environment),
+                                 check_text, check_mode=module.check_mode)
+    result = outcome.result
+    if module._diff:
+        result["diff"] = dict(before=mask_secrets(before or ""), after=mask_secrets(request.content),
+                              before_header=request.path, after_header=request.path + " (rendered)")
+    for warning in outcome.warnings:
+        module.warn(warning)
+    if outcome.failed:
+        module.fail_json(msg=outcome.msg, **result)
+    module.exit_json(msg=outcome.msg, **result)
 
 
 if __name__ == "__main__":
