@@ -393,7 +393,7 @@ class Deploy:
         if self.check_mode:
             return out.done(LIVE_UNKNOWN if owed else (LIVE_OLD if changed_file else LIVE_NEW), self._check_mode_msg(owed))
         if not (changed_file or want_reload):
-            return out.done(LIVE_NEW, self._settled_msg())
+            return out.done(LIVE_NEW, self._settled_msg(unchanged=True))
         return self.swap_and_reload(changed_file)
 
     def settle(self):
@@ -607,11 +607,13 @@ class Deploy:
         except (IOError, OSError) as exc:
             self.out.warnings.append("pruning old backups in %s failed: %s" % (self.req.backup_dir, _why(exc)))
 
-    def _settled_msg(self):
+    def _settled_msg(self, unchanged=False):
         settled = self.out.result["settled"]
         text = live_text(LIVE_NEW, self.req.journal)
         if settled and settled.get("action") == "reloaded":
             text = "settled first: reloaded the configuration owed a reload since %s; %s" % (settled["since"], text)
+        elif unchanged:
+            text = "unchanged and no reload owed: PowerMTA runs the configuration on disk"
         return "pmta_config %s: %s" % (self.req.path, text)
 
     def _check_mode_msg(self, owed):
