@@ -94,10 +94,50 @@ def test_failed_reload_restores_the_previous_config(tmp_path):
     # serial 1, max_fail_percentage 0: the rollout stopped at the first failed host
     assert "pmta-2" not in recap(run.stdout) or recap(run.stdout)["pmta-2"]["changed"] == 0
     assert len(reloads(root, "pmta-2")) == 1
-    # and the failed deploy was alerted, once
+    # and the failed deploy was alerted, once, saying what is live
     receiver.close()
     assert [m["event"]["type"] for m in receiver.received] == ["deploy_failed"]
-    assert "pmta-1" in receiver.received[0]["text"] and "alpha-secret" not in receiver.received[0]["text"]
+    event, text = receiver.received[0]["event"], receiver.received[0]["text"]
+    assert "pmta-1" in text and "alpha-secret" not in text
+    assert (event["host"], event["stage"], event["live"]) == ("pmta-1", "deploy", "rolled_back")
+    assert "the previous one was put back; PowerMTA confirmed its reload" in text
+    assert "too many virtual MTAs for this license" in event["cause"]
+    assert not os.path.exists(os.path.join(root, "pmta-1", "var", "lib", "mailfleet", "pmta-reload.journal"))
+
+
+def test_an_owed_reload_is_never_reported_ok(tmp_path):
+    """A reload left owed (journal) is settled by the next run even though the file is already the
+    rendered one; check mode reports it as a change and does nothing."""
+    inv, root = sandbox_inventory(tmp_path)
+    assert run_playbook("deploy.yml", inv, tmp=tmp_path).returncode == 0
+    standin = os.path.join(root, "pmta-1", "var", "log", "pmta", "standin")
+    journal = os.path.join(root, "pmta-1", "var", "lib", "mailfleet", "pmta-reload.journal")
+    with open(os.path.join(standin, "die-reload-once"), "w") as handle:
+        handle.write("")
+    host_vars = os.path.join(str(tmp_path), "inv", "host_vars", "pmta-1.yml")
+    with open(host_vars, "a") as handle:
+        handle.write("  - address: 192.0.2.79\n    hostname: mta79.alpha.example.com\n"
+                     "    tenant: alpha\n    warmup_start: 2026-11-01\n")
+    # The reload dies once (no answer): rolled back, the rollback reload is confirmed, nothing owed.
+    run = run_playbook("deploy.yml", inv, tmp=tmp_path)
+    assert run.returncode != 0 and not os.path.exists(journal)
+    assert "answer is not a confirmation (exit 137)" in " ".join(run.stdout.split())
+    # Now the reload and the rollback reload both die: what runs is unknown, the reload stays owed.
+    with open(os.path.join(standin, "die-reload"), "w") as handle:
+        handle.write("")
+    run = run_playbook("deploy.yml", inv, tmp=tmp_path)
+    assert run.returncode != 0 and os.path.exists(journal), run.stdout
+    os.unlink(os.path.join(standin, "die-reload"))
+    check = run_playbook("deploy.yml", inv, "--check", tmp=tmp_path)
+    assert check.returncode == 0, check.stdout
+    assert recap(check.stdout)["pmta-1"]["changed"] >= 1 and os.path.exists(journal)
+    settle = run_playbook("deploy.yml", inv, tmp=tmp_path)
+    assert settle.returncode == 0, settle.stdout
+    assert "settled first" in " ".join(settle.stdout.split()) and not os.path.exists(journal)
+    assert recap(settle.stdout)["pmta-1"]["changed"] >= 1
+    with open(os.path.join(standin, "running.conf")) as handle:
+        assert handle.read() == _config(root, "pmta-1")
+    assert recap(run_playbook("deploy.yml", inv, tmp=tmp_path).stdout)["pmta-1"]["changed"] == 0
 
 
 def test_a_config_that_fails_the_check_never_reaches_the_host(tmp_path):
