@@ -35,8 +35,17 @@ def test_the_deploy_failed_on_the_first_host_and_rolled_back():
     output = _artifact("deploy.log")
     recap = lib.recap(output)
     assert recap[FIRST]["failed"] == 1, output
-    assert "pmta reload failed with the new configuration" in output
-    assert "the previous configuration was restored and reloaded" in output
+    flat = " ".join(output.split())
+    assert "pmta reload failed with the new configuration" in flat
+    assert "the previous configuration was restored and reloaded" in flat
+    # the rollout's own message states what is live there (pmta_config's `live`: rolled_back)
+    assert "Deploy failed on %s: the new configuration failed and the previous one was put back; " \
+           "PowerMTA confirmed its reload" % FIRST in flat
+
+
+def test_no_reload_is_owed_anywhere(host):
+    # the rollback's reload was confirmed: the reload journal is gone (or was never written)
+    assert not host.file(lib.JOURNAL).exists
 
 
 def test_the_rollout_stopped_at_the_first_failed_host():

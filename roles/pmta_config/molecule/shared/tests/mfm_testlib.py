@@ -19,6 +19,7 @@ CONFIG = "/etc/pmta/config"
 LOCAL_CONF = "/etc/pmta/local.conf"
 DKIM_DIR = "/etc/pmta/dkim"
 BACKUP_DIR = "/var/lib/mailfleet/backups"
+JOURNAL = "/var/lib/mailfleet/pmta-reload.journal"
 STANDIN_DIR = "/var/log/pmta/standin"
 PMTA = "/var/lib/mailfleet/bin/pmta"
 
