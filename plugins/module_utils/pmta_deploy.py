@@ -27,8 +27,10 @@ confirmation either way; the journal stays and the next run settles it before an
 """
 from __future__ import absolute_import, division, print_function
 
+import contextlib
 import datetime
 import errno
+import fcntl
 import grp
 import hashlib
 import json
@@ -36,6 +38,7 @@ import os
 import pwd
 import signal
 import subprocess
+import time
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write, replace, stage
 
@@ -66,6 +69,10 @@ class DeployError(Exception):
         super(DeployError, self).__init__(msg)
         self.msg = msg
         self.live = live
+
+
+class DeployBusy(Exception):
+    """Another deploy holds the host's deploy lock."""
 
 
 def live_text(live, journal):
@@ -138,6 +145,27 @@ class HostFiles:
 
     def write(self, path, data, mode, owner=(-1, -1)):
         atomic_write(self.real(path), data, mode, prepare=_chowner(owner))
+
+    @contextlib.contextmanager
+    def lock(self, path, timeout):
+        """Hold an exclusive flock on ``path`` (created if needed); DeployBusy after ``timeout`` s."""
+        self.makedirs(os.path.dirname(path), 0o750)
+        fd = os.open(self.real(path), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except (IOError, OSError) as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise DeployBusy(path)
+                    time.sleep(0.2)
+            yield
+        finally:
+            os.close(fd)
 
     def unlink(self, path):
         try:
@@ -344,7 +372,8 @@ class Deploy:
     """One run of the sequence on one host. ``check`` is the configuration checker
     (``pmta_check.check_text``); ``now`` gives the time stamps."""
 
-    def __init__(self, request, files, runner, check, check_mode=False, now=_now):
+    def __init__(self, request, files, runner, check, check_mode=False, now=_now, lock_wait=None):
+        self.lock_wait = lock_wait
         self.req = request
         self.files = files
         self.runner = runner
@@ -360,6 +389,23 @@ class Deploy:
 
     # ---- the steps, in order
     def run(self):
+        """The sequence, under the host's deploy lock (two runs of mailfleet -- say warmup.yml and
+        health.yml -- never deploy one host at once); check mode reads only and takes no lock."""
+        if self.check_mode:
+            return self.steps()
+        lock = self.req.journal + ".lock"
+        try:
+            wait = self.lock_wait if self.lock_wait is not None else self.req.reload_timeout * 2 + 60
+            with self.files.lock(lock, wait):
+                return self.steps()
+        except DeployBusy:
+            return self.out.fail("another deploy of this host's configuration is still running (it holds %s); "
+                                 "this one did nothing" % lock, LIVE_UNKNOWN)
+        except (IOError, OSError) as exc:
+            return self.out.fail("taking the deploy lock %s failed: %s; nothing was done" % (lock, _why(exc)),
+                                 LIVE_OLD)
+
+    def steps(self):
         req, out = self.req, self.out
         if self.mode is None:
             return out.fail("mode %r is not an octal string" % (req.mode,), LIVE_OLD)
@@ -623,6 +669,8 @@ class Deploy:
         return "pmta_config %s: check mode, nothing written" % self.req.path
 
 
-def deploy(request, files, runner, check, check_mode=False, now=_now):
-    """Run the sequence; returns the Outcome (``failed``, ``msg``, ``result``, ``warnings``)."""
-    return Deploy(request, files, runner, check, check_mode, now).run()
+def deploy(request, files, runner, check, check_mode=False, now=_now, lock_wait=None):
+    """Run the sequence; returns the Outcome (``failed``, ``msg``, ``result``, ``warnings``).
+    ``lock_wait``: seconds to wait for another deploy of the host (default: twice the reload
+    timeout, plus a minute)."""
+    return Deploy(request, files, runner, check, check_mode, now, lock_wait).run()

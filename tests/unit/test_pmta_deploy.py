@@ -649,3 +649,31 @@ def test_live_states_have_texts():
     for live in pd.LIVE_STATES:
         assert pd.live_text(live, JOURNAL)
     assert JOURNAL in pd.live_text("unknown", JOURNAL)
+
+
+# --------------------------------------------------------------------------- one deploy at a time
+
+def test_a_second_deploy_of_the_host_waits_then_does_nothing(tmp_path):
+    host = Host(tmp_path)
+    request = pd.Request(path=CONFIG, content=NEW, backup_dir=BACKUPS, journal=JOURNAL)
+    with pd.HostFiles(host.root).lock(JOURNAL + ".lock", 1):
+        t0 = time.time()
+        out = pd.deploy(request, pd.HostFiles(host.root), host.pmta, fake_check, lock_wait=0.5)
+        assert time.time() - t0 >= 0.5
+    assert out.failed and out.result["live"] == "unknown" and "another deploy" in out.msg
+    assert host.config() == OLD and host.pmta.calls == []
+    # check mode reads only: no lock needed
+    with pd.HostFiles(host.root).lock(JOURNAL + ".lock", 1):
+        assert not pd.deploy(request, pd.HostFiles(host.root), host.pmta, fake_check, check_mode=True).failed
+
+
+def test_deploy_lock_is_exclusive_and_released(tmp_path):
+    host = Host(tmp_path)
+    files = pd.HostFiles(host.root)
+    with files.lock(JOURNAL + ".lock", 1):
+        with pytest.raises(pd.DeployBusy):
+            with pd.HostFiles(host.root).lock(JOURNAL + ".lock", 0.3):
+                pass  # pragma: no cover
+    with pd.HostFiles(host.root).lock(JOURNAL + ".lock", 0.3):
+        pass
+    assert not host.deploy(NEW).failed
