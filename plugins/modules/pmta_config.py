@@ -25,7 +25,7 @@ description:
     back if PowerMTA refuses it, and says so in RV(settled); it never reports C(ok) while a reload
     is owed, even when the file already equals the new content.
   - RV(live) says what PowerMTA runs afterwards, also when the task fails.
-  - One deploy at a time per host: the task holds an exclusive lock (O(journal) with C(.lock)
+  - One deploy at a time per host. The task holds an exclusive lock (O(journal) with C(.lock)
     appended) and waits up to twice O(reload_timeout) plus a minute for another deploy (a
     concurrent C(warmup.yml) and C(health.yml), for example); check mode takes no lock.
   - Nothing is written when the content is unchanged and nothing is owed, or in check mode. In diff
