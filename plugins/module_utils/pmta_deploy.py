@@ -437,7 +437,8 @@ class Deploy:
             return out.fail("the new configuration fails the check; the live configuration is unchanged:\n  %s"
                             % "\n  ".join(problems), LIVE_UNKNOWN if owed else LIVE_OLD)
         if self.check_mode:
-            return out.done(LIVE_UNKNOWN if owed else (LIVE_OLD if changed_file else LIVE_NEW), self._check_mode_msg(owed))
+            live = LIVE_UNKNOWN if owed else (LIVE_OLD if changed_file else LIVE_NEW)
+            return out.done(live, self._check_mode_msg(owed))
         if not (changed_file or want_reload):
             return out.done(LIVE_NEW, self._settled_msg(unchanged=True))
         return self.swap_and_reload(changed_file)
