@@ -410,7 +410,8 @@ class Deploy:
         if self.mode is None:
             return out.fail("mode %r is not an octal string" % (req.mode,), LIVE_OLD)
         try:
-            self.owner = resolve_owner(req.owner, req.group)
+            # check mode writes nothing: the owner and group may be created by the same play
+            self.owner = resolve_owner(req.owner, req.group) if not self.check_mode else (-1, -1)
         except ValueError as exc:
             return out.fail(str(exc), LIVE_OLD)
         try:

@@ -228,6 +228,8 @@ def test_ownership_and_mode_are_checked_before_anything_is_written(tmp_path):
     host = Host(tmp_path)
     out = host.deploy(NEW, owner="no-such-user-mailfleet")
     assert out.failed and out.result["live"] == "old" and "does not exist on this host" in out.msg
+    out = host.deploy(NEW, owner="no-such-user-mailfleet", check_mode=True)  # a bare host in check mode
+    assert not out.failed and out.result["changed"]
     out = host.deploy(NEW, mode="rw-r")
     assert out.failed and "not an octal string" in out.msg
     assert host.config() == OLD and host.pmta.calls == []
