@@ -9,6 +9,7 @@ import datetime
 
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
+from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity
 from ansible_collections.mailfleet.fleet.plugins.module_utils import health as health_mod
 from ansible_collections.mailfleet.fleet.plugins.module_utils import warmup
 from ansible_collections.mailfleet.fleet.plugins.module_utils.fleet import parse_date
@@ -52,32 +53,28 @@ class ActionModule(ActionBase):
         health = args.get("health")
         health = health_mod.planner_view(stored_health) if health is None else health
 
+        # IPs of hosts that could not be read: cap 0 (never more than what is known), not planned,
+        # not stored; the plan, the capacity, the report and the metrics all count them as 0.
         try:
             if mode == "plan":
-                new_states, caps, report = warmup.plan_fleet(model, states, ledgers, health, today)
+                new_states, caps, report = warmup.plan_fleet(model, states, ledgers, health, today, missing)
             else:
-                new_states, caps = {}, warmup.caps_from_states(model, states, health, today)
+                new_states, caps = {}, warmup.caps_from_states(model, states, health, today, missing)
                 report = None
         except ValueError as exc:
             result.update(failed=True, msg="warmup_plan: %s" % to_native(exc))
             return result
 
-        # IPs of hosts that could not be read: cap 0 (never more than what is known), not stored.
-        for host in missing:
-            for ip in model["hosts"][host]["ips"]:
-                caps[ip["address"]] = {"daily": 0, "providers": {}, "standby": False, "stage": None,
-                                       "reason": "host %s was not reachable this run" % host}
-                new_states.pop(ip["address"], None)
         by_host = {}
         for host, hinfo in sorted(model["hosts"].items()):
             if host not in missing:
                 by_host[host] = {ip["address"]: new_states[ip["address"]]
                                  for ip in hinfo["ips"] if ip["address"] in new_states}
-        capacity = warmup.pool_capacity(model, caps)
+        pool = capacity.pool_capacity(model, caps)
         result["changed"] = False
         result["ansible_facts"] = {
             "mailfleet_caps": caps,
-            "mailfleet_capacity": capacity,
+            "mailfleet_capacity": pool,
             "mailfleet_plan": report,
             "mailfleet_states_by_host": by_host if mode == "plan" else {},
             "mailfleet_ledgers": ledgers,
@@ -86,6 +83,7 @@ class ActionModule(ActionBase):
         result["missing_hosts"] = missing
         result["msg"] = "%s for %s: capacity %s%s" % (
             "planned" if mode == "plan" else "current caps", today.isoformat(),
-            ", ".join("%s %d/day" % item for item in sorted(capacity.items())),
-            "; not reachable: %s" % ", ".join(missing) if missing else "")
+            ", ".join("%s %d/day" % item for item in sorted(pool.items())),
+            "; not reachable (their %d IP(s) count 0): %s" % (
+                sum(len(model["hosts"][h]["ips"]) for h in missing), ", ".join(missing)) if missing else "")
         return result

@@ -33,6 +33,7 @@ from __future__ import absolute_import, division, print_function
 import copy
 import re
 
+from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import effective_daily
 from ansible_collections.mailfleet.fleet.plugins.module_utils.phpserialize import (
     PHPSerializeError,
     php_array_to_list,
@@ -194,10 +195,10 @@ def plan_delivery_servers(model, caps, listeners, options=None):
                 cap = caps.get(address)
                 if cap is None:
                     raise ValueError("tenant %s: no cap for IP %s on host %s" % (tenant_name, address, host))
-                daily = _int(cap.get("daily", 0), "cap daily of %s" % address)
-                if daily < 0:
+                if _int(cap.get("daily", 0), "cap daily of %s" % address) < 0:
                     raise ValueError("tenant %s: negative cap for IP %s" % (tenant_name, address))
-                if cap.get("standby") or daily == 0:
+                daily = effective_daily(cap)  # the capacity contract: 0 on standby or unreachable
+                if daily == 0:
                     standby += 1
                     continue
                 capacity += daily

@@ -15,7 +15,7 @@ reasons count stages from 1 (:func:`stage_label`).
 """
 from __future__ import absolute_import, division, print_function
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.providers import PROVIDERS
+from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import PROVIDERS, stage_volume
 from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import is_int, is_number, typename
 
 __metaclass__ = type
@@ -263,14 +263,6 @@ def thresholds_of(schedule):
 def n_stages(schedule):
     """Number of stages; a stage index equal to it means warm."""
     return len(schedule["stages"])
-
-
-def stage_volume(schedule, stage):
-    """Daily volume of 0-based ``stage`` (``full_rate`` once warm)."""
-    stages = schedule["stages"]
-    if stage >= len(stages):
-        return schedule.get("full_rate") or stages[-1]["volume"]
-    return stages[stage]["volume"]
 
 
 def stage_min_days(schedule, stage):

@@ -8,7 +8,11 @@ The file is ``{"version": 1, "ips": {address: state}}`` with, per IP::
     {"version": 1, "stage_index": int >= 0 (0-based; len(stages) = warm), "stage_since": date,
      "standby": bool, "standby_since": date|None, "last_sent": date|None,
      "rewarm": None | {"after": date, "periods": int}, "planned_on": date|None,
-     "action": str|None, "daily": int, "base": state|None}
+     "action": str|None, "daily": int, "backoff": [provider, ...], "base": state|None}
+
+``daily`` and ``backoff`` are what the last plan deployed (the daily cap and the providers whose
+cap was multiplied by the schedule's ``provider_backoff``): ``warmup.stored_cap`` rebuilds the
+deployed caps from them, so MailWizz is told exactly what PowerMTA enforces.
 
 ``base`` is the state the day's first plan started from (see ``warmup.plan_ip``, rule 1).
 """
@@ -16,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 
 import json
 
+from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import PROVIDERS
 from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import is_int, parse_date, typename
 
 __metaclass__ = type
@@ -23,7 +28,7 @@ __metaclass__ = type
 STATE_VERSION = 1
 
 _STATE_KEYS = {"version", "stage_index", "stage_since", "standby", "standby_since", "last_sent", "rewarm",
-               "planned_on", "action", "daily", "base"}
+               "planned_on", "action", "daily", "backoff", "base"}
 
 
 def new_state(stage, today_s):
@@ -39,6 +44,7 @@ def new_state(stage, today_s):
         "planned_on": None,
         "action": None,
         "daily": 0,
+        "backoff": [],
         "base": None,
     }
 
@@ -68,6 +74,11 @@ def validate_state(state, what="state"):
     rw = state.get("rewarm")
     if rw is not None and (not isinstance(rw, dict) or not is_int(rw.get("periods"))):
         raise ValueError("%s: rewarm must be null or {after, periods}" % what)
+    if not is_int(state.get("daily", 0)) or state.get("daily", 0) < 0:
+        raise ValueError("%s: daily must be an integer >= 0, got %s" % (what, typename(state.get("daily"))))
+    backoff = state.get("backoff", [])
+    if not isinstance(backoff, list) or any(p not in PROVIDERS for p in backoff):
+        raise ValueError("%s: backoff must be a list of providers among %s" % (what, ", ".join(PROVIDERS)))
     if state.get("base") is not None:
         validate_state(state["base"], what + ".base")
 

@@ -8,7 +8,8 @@ import pytest
 from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import (
     DEFAULT_THRESHOLDS, THRESHOLD_KEYS, normalize_schedule)
 from ansible_collections.mailfleet.fleet.plugins.module_utils.states import dump_states, load_states
-from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_fleet, plan_ip, pool_capacity, provider_caps
+from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import pool_capacity, provider_caps
+from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_fleet, plan_ip
 
 D0 = datetime.date(2024, 5, 1)
 
