@@ -14,22 +14,24 @@ Vocabulary
   once warm (running at ``full_rate``); overrides ``pin_stage`` / ``max_stage`` are stage numbers
   (1..len(stages); ``len(stages) + 1`` pins / allows *warm*). The persisted state stores the
   0-based ``stage_index`` (``len(stages)`` = warm); reasons print stage numbers.
-* **attempted** (a day, a provider) = ``delivered + hard_bounce + soft_bounce``: messages that
-  reached a final outcome. Deferrals are SMTP attempts of messages still queued; they are not
-  counted in volume (they would be counted again when delivered or bounced).
-* **sending day** -- a ledger day (strictly before ``today``; today is incomplete) with
-  ``attempted + deferred > 0``. Days without sending never count toward anything.
-* **full day** -- a sending day at the current stage with ``attempted >= fill_ratio x stage
-  volume`` (SparkPost: an IP moves up only if it delivered more than 90 % of its stage volume).
-  Bounces count toward the fill because they used the cap (PowerMTA counts them against
-  ``max-msg-rate``); bounce rates are judged separately. An under-filled sending day neither
-  counts nor resets the count: an IP whose tenant does not need its cap does not need more.
+* **attempted**, **delivered**, **sending day**, the **fill volume** and the **rates** are
+  defined once, in ``capacity.py`` (attempted = delivered + hard + soft bounces; a sending day
+  has attempted + deferred > 0; only days strictly before ``today`` count, today is incomplete).
+  Days without sending never count toward anything.
+* **full day** -- a sending day at the current stage with ``capacity.fill_volume >= fill_ratio x
+  stage volume`` (SparkPost: an IP moves up only if it delivered more than 90 % of its stage
+  volume). An under-filled sending day neither counts nor resets the count: an IP whose tenant
+  does not need its cap does not need more.
+* **caps** -- every cap is ``capacity.ip_cap`` of the decided stage, standby and provider
+  back-off; the state stores the deployed ``daily`` and ``backoff`` (``stored_cap``).
 
 Rules (``plan_ip``), in order of precedence
 -------------------------------------------
 1. Same-day re-run: the state remembers the date it was planned for and the state it was planned
    from (``base``); planning again on that date re-plans from ``base``, so the same inputs give the
-   same result and the stage can never move more than once per day.
+   same result and the stage can never move more than once per day. A standby is written into
+   ``base`` the moment it happens: a listing that clears later the same day resumes a stage lower
+   (rule 6), exactly as when it clears the next day.
 2. No state (new IP or lost state file): stage 0, never derived from the calendar (``new``).
 3. Before ``warmup_start``: cap 0, out of the pool (``standby``), stage untouched.
 4. Standby (``health["standby"]`` true -- the health check decides, e.g. on a DNSBL listing and
@@ -209,6 +211,13 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
         if not cur.get("standby"):
             cur["standby_since"] = today_s
         cur["standby"] = True
+        # Remember the standby the moment it happens: later runs of the same day re-plan from a
+        # base that is on standby, so a listing that clears the same day resumes a stage lower
+        # like any other instead of re-planning (and advancing) from the day's clean start.
+        if cur["base"] is None:
+            cur["base"] = dict(new_state(0, today_s), standby=True, standby_since=today_s)
+        elif not cur["base"].get("standby"):
+            cur["base"] = dict(cur["base"], standby=True, standby_since=today_s)
         action = "standby"
         reason = "standby since %s: %s; cap 0, out of the pool; %s kept for resume" % (
             cur["standby_since"], "; ".join(why), _stage_label(schedule, cur["stage_index"]))
