@@ -165,6 +165,11 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
         is_new = False
     cur["base"] = dict(base, base=None) if base is not None else None
     cur["stage_index"] = min(int(cur["stage_index"]), n_stages)
+    # a state refused by the integrity check is replaced by states.fallback_state, marked
+    # ``repair`` = today: that day the IP never advances and its rates are judged on every window
+    repair = cur.get("repair") == today_s
+    if not repair:
+        cur["repair"] = None
 
     # Ledger: complete days only (strictly before today), not before warmup_start.
     last_sent = cur.get("last_sent")
@@ -217,7 +222,7 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
         if cur["base"] is None:
             cur["base"] = dict(new_state(0, today_s), standby=True, standby_since=today_s)
         elif not cur["base"].get("standby"):
-            cur["base"] = dict(cur["base"], standby=True, standby_since=today_s)
+            cur["base"] = dict(cur["base"], standby=True, standby_since=today_s, daily=0, backoff=[])
         action = "standby"
         reason = "standby since %s: %s; cap 0, out of the pool; %s kept for resume" % (
             cur["standby_since"], "; ".join(why), _stage_label(schedule, cur["stage_index"]))
@@ -255,6 +260,8 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
             reason = "re-warming: no sending for %d days since %s (>= %d idle days): %s -> %s%s" % (
                 idle, last_sent, th["idle_days"] * periods, _stage_label(schedule, stage_before),
                 _stage_label(schedule, new), "; the stage count restarts" if new == stage_before else "")
+        elif repair:
+            action, reason, backoff, rates_out = _judge_repair(schedule, th, cur, ledger, days, decide)
         elif not is_new:
             action, reason, backoff, rates_out = _judge_stage(schedule, th, cur, ledger, days,
                                                                overrides, decide, n_stages, today_d)
@@ -404,6 +411,52 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
         _stage_label(schedule, stage), _stage_label(schedule, stage + 1), full_days, need, summary), [], rates_out
 
 
+def _judge_repair(schedule, th, cur, ledger, days, decide):
+    """The day a refused state was replaced (``repair``): no advance, and the rates judged on every
+    window the stored state could have been judged on -- the last 1, 2, ... L sending days since
+    ``warmup_start`` (L = the schedule's longest ``min_days``) -- so a step back or a provider
+    back-off the real state would have applied is never missed. Both apply together."""
+    stage = cur["stage_index"]
+    min_vol = th["min_volume_for_rates"]
+    longest = max(_stage_min_days(schedule, i) for i in range(len(schedule["stages"]) + 1))
+    total, per = Tally(), {}
+    status, prov_status, n_days = ("ok", None), {}, 0
+    for day in reversed(days):
+        day_total, day_per = Tally(), {}
+        for prov, rec in ledger[day].items():
+            day_per[prov] = Tally().add(rec)
+            day_total.merge(day_per[prov])
+        if not is_sending(day_total):
+            continue
+        n_days += 1
+        total.merge(day_total)
+        for prov, t in day_per.items():
+            per.setdefault(prov, Tally()).merge(t)
+        status = _worse(status, _judge(total.rates(min_vol), th))
+        for prov, t in per.items():
+            prov_status[prov] = _worse(prov_status.get(prov, ("ok", None)), _judge(t.rates(min_vol), th))
+        if n_days >= longest:
+            break
+    rates = total.rates(min_vol)
+    rates_out = dict(_round_rates(rates), volume=total.attempted, deferred=total.deferred, window_days=n_days,
+                     status=status[0], providers={p: dict(_round_rates(per[p].rates(min_vol)), status=prov_status[p][0],
+                                                          volume=per[p].attempted) for p in sorted(per)})
+    over = [p for p in sorted(prov_status) if prov_status[p][0] == "over"]
+    summary = "%d message(s) over the last %d sending day(s): hard bounces %s, complaints %s, deferrals %s" % (
+        total.attempted, n_days, _pct(rates["hard_bounce"]), _pct(rates["complaint"]), _pct(rates["deferral"]))
+    why = "state refused and replaced today, no advance"
+    if status[0] == "over":
+        new = max(0, stage - th["step_back"])
+        decide(new)
+        return "step_back", "%s; %s: %d stage(s) down from %s to %s%s (%s)" % (
+            why, status[1], stage - new, _stage_label(schedule, stage), _stage_label(schedule, new),
+            "; %s cap x%g" % (", ".join(over), th["provider_backoff"]) if over else "", summary), over, rates_out
+    if over:
+        return "hold", "%s: holding at %s; %s over a threshold on a recent window: its cap x%g (%s)" % (
+            why, _stage_label(schedule, stage), ", ".join(over), th["provider_backoff"], summary), over, rates_out
+    return "hold", "%s: holding at %s (%s)" % (why, _stage_label(schedule, stage), summary), [], rates_out
+
+
 # --------------------------------------------------------------------------------------------
 # Fleet
 # --------------------------------------------------------------------------------------------
@@ -482,26 +535,34 @@ def stored_cap(schedule, state):
             "reason": "as planned on %s (%s)" % (state.get("planned_on"), state.get("action"))}
 
 
-def caps_from_states(model, states, health, today, unreachable=None):
+def caps_from_states(model, states, health, today, unreachable=None, refused=None):
     """Today's caps from the stored states, without planning (the hourly quota sync).
 
     An IP keeps the caps its last plan deployed (:func:`stored_cap`: the same numbers PowerMTA
     enforces, provider back-off included), except that a standby from the inventory override or
     from ``health`` takes effect at once (cap 0). An IP with no state yet gets what a first plan
     would give it (stage 1, or 0 before its ``warmup_start``). IPs on ``unreachable`` hosts get
-    cap 0 (:func:`capacity.unreachable_cap`).
+    cap 0 (:func:`capacity.unreachable_cap`). IPs whose stored state was ``refused`` by the
+    integrity check (``{ip: why}``) get cap 0 until the next plan repairs them: nothing unproven
+    from a host reaches MailWizz or the campaign gate.
     Returns the caps contract ``{ip: {"daily", "providers", "standby", "stage", "reason"}}``.
     """
     today_s = _as_date(today).isoformat()
     states = states or {}
     health = health or {}
     unreachable = set(unreachable or ())
+    refused = refused or {}
     caps = {}
     for address in sorted(model.get("ips") or {}):
         ipinfo = model["ips"][address]
         _sname, schedule = _schedule_of(model, address, ipinfo)
         if ipinfo.get("host") in unreachable:
             caps[address] = capacity.unreachable_cap(ipinfo.get("host"))
+            continue
+        if address in refused:
+            caps[address] = dict(capacity.ip_cap(schedule, 0, True), stage=None, reason=(
+                "stored warmup state refused (%s): cap 0 until the next warmup or health run repairs it"
+                % refused[address]))
             continue
         state = states.get(address)
         overrides = ipinfo.get("overrides") or {}
@@ -513,8 +574,11 @@ def caps_from_states(model, states, health, today, unreachable=None):
         validate_state(state)
         cap = stored_cap(schedule, state)
         ip_health = health.get(address) or {}
-        if overrides.get("standby") or ip_health.get("standby"):
-            why = "standby override" if overrides.get("standby") else (ip_health.get("reason") or "health: standby")
+        start = ipinfo.get("warmup_start")
+        if overrides.get("standby") or ip_health.get("standby") or (start and today_s < _as_date(start).isoformat()):
+            why = ("standby override" if overrides.get("standby") else
+                   (ip_health.get("reason") or "health: standby") if ip_health.get("standby") else
+                   "warmup starts on %s: not sending before that day" % _as_date(start).isoformat())
             cap = capacity.ip_cap(schedule, min(int(state["stage_index"]), len(schedule["stages"])), True,
                                   reason=why)
         caps[address] = cap
