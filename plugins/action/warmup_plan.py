@@ -43,7 +43,7 @@ class ActionModule(ActionBase):
         observed = {host: hostvars[host].get(observed_var) for host in model["hosts"] if host in hostvars}
         # what the hosts reported, checked: refused states continue from a fallback, unreadable
         # health is fail-closed, every problem is a finding (file, IP, what) and a state_corrupt event
-        seen = states_mod.observe_fleet(model, observed, today)
+        seen = states_mod.observe_fleet(model, observed, today, mode)
         missing = seen["missing"]
         health = args.get("health")
         health = health_mod.planner_view(seen["health"]) if health is None else health

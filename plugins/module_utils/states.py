@@ -477,7 +477,7 @@ def _ledger_since(ledger):
     return min(days) if days else None
 
 
-def observe_fleet(model, observed, today):
+def observe_fleet(model, observed, today, mode="plan"):
     """Everything the hosts reported (``{host: fleet_state_observed}``; a host missing from it was
     not reachable), checked: ``{"states", "refused", "health", "ledgers", "missing", "findings",
     "events"}``; a finding is ``{"host", "kind": "warmup"|"health", "path", "ip" (None: the
@@ -486,7 +486,8 @@ def observe_fleet(model, observed, today):
     ``states`` are the trusted warmup states plus, for refused IPs, the state they continue from
     (:func:`fallback_state`); ``refused`` = ``{ip: why}``; ``health`` the stored health per IP
     (fail-closed where it was unreadable); ``findings`` name the host, file, IP and problem;
-    ``events`` are the ``state_corrupt`` alerts (one per host, file and IP a day)."""
+    ``events`` are the ``state_corrupt`` alerts (one per host, file and IP a day; ``mode`` -- plan
+    or current -- says in them what happens to the IP in this run)."""
     today_s = _d(today).isoformat()
     out = {"states": {}, "refused": {}, "health": {}, "ledgers": {}, "missing": [], "findings": [], "events": []}
     for host in sorted(model.get("hosts") or {}):
@@ -528,17 +529,22 @@ def observe_fleet(model, observed, today):
                                  "problem": "this IP is not one of %s's IPs in the inventory: its health is "
                                             "ignored" % host})
         out["findings"].extend(findings)
-    out["events"] = state_events(model, out, today_s)
+    out["events"] = state_events(model, out, today_s, mode)
     return out
 
 
-def _consequence(model, result, finding):
+def _consequence(model, result, finding, mode="plan"):
     ip = finding["ip"]
     if finding["kind"] == "health":
         if ip is None:
             return "the health of its IPs is unknown: each keeps the standby its warmup state records " \
                    "(standby when that is unknown too) until the health check has seen it clean"
         return "its health is unknown: " + ((result["health"].get(ip) or {}).get("reason") or "ignored")
+    if mode == "current":
+        if ip is not None and ip not in result["refused"]:
+            return "ignored"
+        return "%s 0 in MailWizz's quota and the campaign gate until the next warmup or health run " \
+               "repairs %s" % (("its IPs count", "them") if ip is None else ("the IP counts", "it"))
     if ip is None:
         return "no state of this file is used; every IP of the host continues at its first stage today " \
                "(holding, never from the calendar) and the next run rewrites the file"
@@ -552,14 +558,14 @@ def _consequence(model, result, finding):
         where, " on standby" if fallback.get("standby") else "")
 
 
-def state_events(model, result, today_s):
+def state_events(model, result, today_s, mode="plan"):
     """``state_corrupt`` alert events, one per host, file and IP (or whole file) a day."""
     grouped = {}
     for f in result["findings"]:
         grouped.setdefault((f["host"], f["kind"], f["path"], f["ip"]), []).append(f["problem"])
     events = []
     for (host, kind, path, ip), problems in sorted(grouped.items(), key=lambda kv: kv[0][:3] + (kv[0][3] or "",)):
-        consequence = _consequence(model, result, {"host": host, "kind": kind, "path": path, "ip": ip})
+        consequence = _consequence(model, result, {"host": host, "kind": kind, "path": path, "ip": ip}, mode)
         events.append({
             "id": "state_corrupt:%s:%s:%s:%s" % (host, path, ip or "file", today_s),
             "type": "state_corrupt", "subject": host, "host": host, "kind": kind, "path": path, "ip": ip,
