@@ -165,6 +165,7 @@ SIZE_RE = re.compile(r"\A\d+[KMGkmg]?\Z")
 RATE_RE = re.compile(r"\A(unlimited|0|\d+/(\d+)?(d|day|h|hr|m|min|s|sec))\Z")
 PATH_RE = re.compile(r"\A/[A-Za-z0-9._/+@=,-]*\Z")
 DATE_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
+TELEGRAM_TOKEN_RE = re.compile(r"\A[0-9]{1,20}:[A-Za-z0-9_-]{20,200}\Z")
 EMAIL_LOCAL_RE = re.compile(r"\A[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}\Z")
 
 
@@ -404,6 +405,39 @@ def password(value, what="password", max_len=128):
                 "a double quote" if ch == '"' else "a backslash"))
     if value != value.strip(" "):
         raise GrammarError(what, "starts or ends with a space")
+    return value
+
+
+def secret(value, what="secret", max_len=512):
+    """An API key, a database password, a header value: printable ASCII (space allowed inside),
+    not empty, no leading/trailing space. The message never contains the value."""
+    if not isinstance(value, str) or isinstance(value, bool):
+        raise GrammarError(what, "expected a string, got %s" % _typename(value))
+    if not value:
+        raise GrammarError(what, "must not be empty")
+    if len(value) > max_len:
+        raise GrammarError(what, "is longer than %d characters" % max_len)
+    for ch in value:
+        if not 0x20 <= ord(ch) <= 0x7E:
+            raise GrammarError(what, "contains %s; a secret is printable ASCII" % describe_char(ch))
+    if value != value.strip(" "):
+        raise GrammarError(what, "starts or ends with a space")
+    return value
+
+
+def telegram_token(value, what="token"):
+    """A Telegram bot token (``123456:ABC-...``): it becomes part of a URL path. Never echoed."""
+    secret(value, what)
+    if not TELEGRAM_TOKEN_RE.match(value):
+        raise GrammarError(what, "is not a Telegram bot token (digits, ':', then letters, digits, '_' or '-')")
+    return value
+
+
+def dns_label(value, what="label"):
+    """One DNS label (letters, digits, '-'; max 63), e.g. a key prefixed to a DNSBL zone. Never echoed."""
+    secret(value, what)
+    if not LABEL_RE.match(value):
+        raise GrammarError(what, "is not one DNS label (letters, digits and '-', max 63)")
     return value
 
 
