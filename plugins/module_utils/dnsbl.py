@@ -569,6 +569,12 @@ def check(ips, zones=None, nameservers=None, timeout=2.0, dqs_key=None, workers=
     Results are ordered as subjects x zones were given. DQS keys never appear in results.
     """
     zones = _normalized(zones)
+    for what, value, low in (("timeout", timeout, 0), ("deadline", deadline, 0)):
+        if value is not None and (not grammar.is_number(value) or value <= low):
+            raise DNSBLConfigError("%s: expected a number of seconds > 0, got %r" % (what, value))
+    for what, value in (("workers", workers), ("attempts", attempts)):
+        if not grammar.is_int(value) or value < 1:
+            raise DNSBLConfigError("%s: expected a whole number >= 1, got %r" % (what, value))
     if nameservers is None and any(z["nameservers"] is None for z in zones):
         raise DNSBLConfigError("nameservers are required (no fallback to /etc/resolv.conf)")
     if nameservers is not None and not nameservers:

@@ -20,9 +20,9 @@ import time
 
 
 class _UDPThread:
-    def __init__(self, host="127.0.0.1"):
+    def __init__(self, host="127.0.0.1", port=0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.sock.setblocking(False)
         self.host, self.port = self.sock.getsockname()
         self.received = 0
@@ -73,8 +73,8 @@ class SilentServer(_UDPThread):
 class DelayedServer(_UDPThread):
     """Relays each query to ``upstream`` ("127.0.0.1:PORT") and its answer ``delay`` s later."""
 
-    def __init__(self, upstream, delay, host="127.0.0.1"):
-        super().__init__(host)
+    def __init__(self, upstream, delay, host="127.0.0.1", port=0):
+        super().__init__(host, port)
         uhost, uport = upstream.rsplit(":", 1)
         self.upstream = (uhost, int(uport))
         self.delay = float(delay)
