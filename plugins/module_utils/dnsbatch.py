@@ -124,9 +124,32 @@ class _TCP:
 
 
 def encode_question(qname, rdtype):
-    """Wire form of one question (class IN); the name is checked and encoded by dnspython."""
-    name = dns.name.from_text(qname) if isinstance(qname, str) else qname
-    return name.to_wire() + struct.pack("!HH", int(rdtype), 1)
+    """Wire form of one question (class IN). ``qname``: a name (text or dns.name.Name), checked and
+    encoded by dnspython, or bytes already in wire form (see :func:`join_wire`)."""
+    if isinstance(qname, bytes):
+        wire = qname
+    else:
+        wire = (dns.name.from_text(qname) if isinstance(qname, str) else qname).to_wire()
+    return wire + struct.pack("!HH", int(rdtype), 1)
+
+
+def relative_wire(text):
+    """Wire labels (no root) of a relative name, checked by dnspython: the part before a zone."""
+    name = dns.name.from_text(text, origin=None)
+    return b"".join(struct.pack("B", len(label)) + label for label in name.labels)
+
+
+def absolute_wire(text):
+    """Wire form of an absolute name, checked by dnspython."""
+    return dns.name.from_text(text).to_wire()
+
+
+def join_wire(prefix, base):
+    """``relative_wire(prefix) + absolute_wire(base)``, refused when over 255 bytes (RFC 1035)."""
+    wire = prefix + base
+    if len(wire) > 255:
+        raise ValueError("DNS name longer than 255 bytes")
+    return wire
 
 
 def _answers(msg, rdtype):

@@ -523,6 +523,10 @@ def _short(text, limit=300):
 def plan_queries(ips, zones, dqs_key=None, domains=None):
     """[(zone_cfg, subject, qname)] for every IP x IP-zone and every domain x domain-zone
     (validates the IPs and domains; IPv4-mapped IPv6 is checked as its IPv4; duplicates once)."""
+    return [(z, subject, "%s.%s" % (prefix, base)) for z, subject, prefix, base in _plan(ips, zones, dqs_key, domains)]
+
+
+def _plan(ips, zones, dqs_key, domains):
     zones = _normalized(zones)
     if isinstance(ips, str) or not isinstance(ips or [], (list, tuple)):
         raise DNSBLConfigError("ips: expected a list of IP addresses")
@@ -532,6 +536,8 @@ def plan_queries(ips, zones, dqs_key=None, domains=None):
         if addr not in seen:
             seen.add(addr)
             subjects.append(("ip", str(addr), reversed_ip(addr)))
+    if isinstance(domains, str) or not isinstance(domains or [], (list, tuple)):
+        raise DNSBLConfigError("domains: expected a list of domain names")
     for i, d in enumerate(domains or []):
         name = _grammar(grammar.hostname, d, "domains[%d]" % i)
         if name not in seen:
@@ -542,7 +548,24 @@ def plan_queries(ips, zones, dqs_key=None, domains=None):
     out = []
     for target, subject, prefix in subjects:
         for z, base in (ip_zones if target == "ip" else dom_zones):
-            out.append((z, subject, "%s.%s" % (prefix, base)))
+            out.append((z, subject, prefix, base))
+    return out
+
+
+def _wires(plan):
+    """Wire-form query names of a plan: each subject's labels and each zone base encoded once."""
+    prefixes, bases, out = {}, {}, []
+    for _z, _subject, prefix, base in plan:
+        pw = prefixes.get(prefix)
+        if pw is None:
+            pw = prefixes[prefix] = dnsbatch.relative_wire(prefix)
+        bw = bases.get(base)
+        if bw is None:
+            bw = bases[base] = dnsbatch.absolute_wire(base)
+        try:
+            out.append(dnsbatch.join_wire(pw, bw))
+        except ValueError:
+            raise DNSBLConfigError("query name %s.<zone %s> is longer than 255 bytes" % (prefix[:60], _z["zone"]))
     return out
 
 
@@ -584,19 +607,20 @@ def check(ips, zones=None, nameservers=None, timeout=2.0, dqs_key=None, workers=
     for z in zones:
         specs = [parse_nameserver(n) for n in z["nameservers"]] if z["nameservers"] else default_ns
         ns_of[z["zone"]] = [(n.address, int(n.port)) for n in specs]
-    plan = plan_queries(ips, zones, dqs_key, domains)
     started = time.monotonic()
+    plan = _plan(ips, zones, dqs_key, domains)
+    wires = _wires(plan)
     total = float(deadline) if deadline is not None else dnsbatch.default_deadline(len(plan), timeout)
     resolver = dnsbatch.Resolver(timeout=timeout, attempts=attempts, window=workers)
-    outcomes = resolver.resolve([(q, "A", ns_of[z["zone"]]) for z, _, q in plan], deadline=total)
-    results = [interpret(z, subj, o) for (z, subj, _), o in zip(plan, outcomes)]
+    outcomes = resolver.resolve([(w, "A", ns_of[p[0]["zone"]]) for p, w in zip(plan, wires)], deadline=total)
+    results = [interpret(z, subj, o) for (z, subj, _p, _b), o in zip(plan, outcomes)]
     follow = [i for i, r in enumerate(results) if r["status"] == "listed" and plan[i][0]["txt"]]
     left = total - (time.monotonic() - started)
     if follow and left > 0:
-        txts = resolver.resolve([(plan[i][2], "TXT", ns_of[plan[i][0]["zone"]]) for i in follow], deadline=left)
+        txts = resolver.resolve([(wires[i], "TXT", ns_of[plan[i][0]["zone"]]) for i in follow], deadline=left)
         for i, o in zip(follow, txts):
             if o["rcode"] == "NOERROR":
-                z, subj, _ = plan[i]
+                z, subj = plan[i][0], plan[i][1]
                 results[i] = interpret(z, subj, dict(outcomes[i], txt=o["answers"]))
     elapsed = time.monotonic() - started
     secrets = _secrets(zones, dqs_key)
