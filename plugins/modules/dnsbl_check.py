@@ -15,7 +15,7 @@ description:
     only. The system resolver configuration is never used.
   - All lookups are in flight together on one UDP socket per nameserver (at most O(workers) at a time),
     each with O(attempts) tries within O(timeout); a truncated answer is asked again over TCP. A
-    nameserver that refuses or answers nothing for O(timeout) is dead for the rest of the run: what it
+    nameserver that refuses or answers nothing for O(timeout) is dead for the rest of the run - what it
     owes goes to the zone's next nameserver or ends C(unknown) at once, so a dead server costs one
     timeout, not one per lookup. O(deadline) bounds the whole check.
   - Interprets answers by the declared kind of each zone (O(zones[].kind)). A listing is an A answer in
