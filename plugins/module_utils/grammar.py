@@ -228,6 +228,17 @@ def hostname(value, what="hostname", min_labels=2):
     return name.lower()
 
 
+def dns_label(value, what="label", secret=False):
+    """One DNS label (letters, digits, inner '-', max 63), e.g. a Spamhaus DQS key that becomes the
+    first label of a query zone. With ``secret`` the message never repeats the value."""
+    if secret:
+        if not isinstance(value, str) or not LABEL_RE.match(value):
+            raise GrammarError(what, "expected one DNS label of letters, digits and inner '-' (max 63 "
+                                     "characters); the value is not shown")
+        return value
+    return _match(LABEL_RE, value, what, "one DNS label of letters, digits and inner '-' (max 63)")
+
+
 def mx_pattern(value, what="mx"):
     """An MX host pattern: a host name, optionally starting with ``*.``."""
     _string(value, what, "an MX host pattern such as *.google.com")
