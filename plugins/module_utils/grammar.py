@@ -228,9 +228,10 @@ def hostname(value, what="hostname", min_labels=2):
     return name.lower()
 
 
-def dns_label(value, what="label", secret=False):
+def dns_label(value, what="label", secret=True):
     """One DNS label (letters, digits, inner '-', max 63), e.g. a Spamhaus DQS key that becomes the
-    first label of a query zone. With ``secret`` the message never repeats the value."""
+    first label of a query zone. With ``secret`` (the default: DQS keys are secrets) the message
+    never repeats the value."""
     if secret:
         if not isinstance(value, str) or not LABEL_RE.match(value):
             raise GrammarError(what, "expected one DNS label of letters, digits and inner '-' (max 63 "
@@ -441,14 +442,6 @@ def telegram_token(value, what="token"):
     secret(value, what)
     if not TELEGRAM_TOKEN_RE.match(value):
         raise GrammarError(what, "is not a Telegram bot token (digits, ':', then letters, digits, '_' or '-')")
-    return value
-
-
-def dns_label(value, what="label"):
-    """One DNS label (letters, digits, '-'; max 63), e.g. a key prefixed to a DNSBL zone. Never echoed."""
-    secret(value, what)
-    if not LABEL_RE.match(value):
-        raise GrammarError(what, "is not one DNS label (letters, digits and '-', max 63)")
     return value
 
 
