@@ -165,6 +165,7 @@ SIZE_RE = re.compile(r"\A\d+[KMGkmg]?\Z")
 RATE_RE = re.compile(r"\A(unlimited|0|\d+/(\d+)?(d|day|h|hr|m|min|s|sec))\Z")
 PATH_RE = re.compile(r"\A/[A-Za-z0-9._/+@=,-]*\Z")
 DATE_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
+TELEGRAM_TOKEN_RE = re.compile(r"\A[0-9]{1,20}:[A-Za-z0-9_-]{20,200}\Z")
 EMAIL_LOCAL_RE = re.compile(r"\A[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}\Z")
 
 
@@ -225,6 +226,18 @@ def hostname(value, what="hostname", min_labels=2):
             or not all(LABEL_RE.match(label) for label in labels)):
         raise GrammarError(what, "%s is not a valid fully qualified host name" % _shown(value))
     return name.lower()
+
+
+def dns_label(value, what="label", secret=True):
+    """One DNS label (letters, digits, inner '-', max 63), e.g. a Spamhaus DQS key that becomes the
+    first label of a query zone. With ``secret`` (the default: DQS keys are secrets) the message
+    never repeats the value."""
+    if secret:
+        if not isinstance(value, str) or not LABEL_RE.match(value):
+            raise GrammarError(what, "expected one DNS label of letters, digits and inner '-' (max 63 "
+                                     "characters); the value is not shown")
+        return value
+    return _match(LABEL_RE, value, what, "one DNS label of letters, digits and inner '-' (max 63)")
 
 
 def mx_pattern(value, what="mx"):
@@ -404,6 +417,31 @@ def password(value, what="password", max_len=128):
                 "a double quote" if ch == '"' else "a backslash"))
     if value != value.strip(" "):
         raise GrammarError(what, "starts or ends with a space")
+    return value
+
+
+def secret(value, what="secret", max_len=512):
+    """An API key, a database password, a header value: printable ASCII (space allowed inside),
+    not empty, no leading/trailing space. The message never contains the value."""
+    if not isinstance(value, str) or isinstance(value, bool):
+        raise GrammarError(what, "expected a string, got %s" % _typename(value))
+    if not value:
+        raise GrammarError(what, "must not be empty")
+    if len(value) > max_len:
+        raise GrammarError(what, "is longer than %d characters" % max_len)
+    for ch in value:
+        if not 0x20 <= ord(ch) <= 0x7E:
+            raise GrammarError(what, "contains %s; a secret is printable ASCII" % describe_char(ch))
+    if value != value.strip(" "):
+        raise GrammarError(what, "starts or ends with a space")
+    return value
+
+
+def telegram_token(value, what="token"):
+    """A Telegram bot token (``123456:ABC-...``): it becomes part of a URL path. Never echoed."""
+    secret(value, what)
+    if not TELEGRAM_TOKEN_RE.match(value):
+        raise GrammarError(what, "is not a Telegram bot token (digits, ':', then letters, digits, '_' or '-')")
     return value
 
 
