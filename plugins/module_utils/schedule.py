@@ -273,12 +273,6 @@ def stage_min_days(schedule, stage):
     return stages[stage].get("min_days", DEFAULT_MIN_DAYS)
 
 
-def days_to_reach(schedule, stage):
-    """The fewest full sending days an IP needs to climb from the first stage to 0-based
-    ``stage`` (the sum of ``min_days`` of the stages below it): no IP can be there sooner."""
-    return sum(stage_min_days(schedule, i) for i in range(min(stage, n_stages(schedule))))
-
-
 def stage_label(schedule, stage):
     """``stage 2 (200/day)`` or ``warm (10000/day)`` for 0-based ``stage``."""
     if stage >= len(schedule["stages"]):

@@ -30,15 +30,13 @@ import datetime
 from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity
 from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import PROVIDERS
 from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import is_int, parse_date, typename
+from ansible_collections.mailfleet.fleet.plugins.module_utils.health import HEALTH_STATE_VERSION
 from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import (
     n_stages, stage_label, stage_min_days, thresholds_of)
 
 __metaclass__ = type
 
 STATE_VERSION = 1
-
-_STATE_KEYS = {"version", "stage_index", "stage_since", "standby", "standby_since", "last_sent", "rewarm",
-               "planned_on", "action", "daily", "backoff", "repair", "base"}
 
 
 def new_state(stage, today_s):
@@ -132,6 +130,23 @@ def _salvage(state):
     return {"standby": isinstance(state, dict) and state.get("standby") is True}
 
 
+def _load_json(text, problems):
+    """``(True, document)`` from a state file's text, or ``(False, None)``: a missing file (None),
+    or one whose reason is added to ``problems`` -- an empty or blank file is corrupt, never
+    "no state"."""
+    if text is None:
+        return False, None
+    if not text.strip():
+        problems.append("the file is empty (%d bytes): a state file is never empty, it was "
+                        "truncated or not written completely" % len(text))
+        return False, None
+    try:
+        return True, json.loads(text)
+    except ValueError as exc:
+        problems.append("not valid JSON (truncated or damaged): %s" % exc)
+        return False, None
+
+
 def read_state_file(text):
     """Read the text of a warmup state file as it was found on a host.
 
@@ -142,16 +157,8 @@ def read_state_file(text):
     never "no state": a missing file is the caller's ``None``. Never raises.
     """
     out = {"states": {}, "refused": {}, "problems": []}
-    if text is None:
-        return out
-    if not text.strip():
-        out["problems"].append("the file is empty (%d bytes): a state file is never empty, it was "
-                               "truncated or not written completely" % len(text))
-        return out
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        out["problems"].append("not valid JSON (truncated or damaged): %s" % exc)
+    loaded, data = _load_json(text, out["problems"])
+    if not loaded:
         return out
     if not isinstance(data, dict) or "ips" not in data:
         out["problems"].append("expected an object with 'version' and 'ips', got %s" % typename(data))
@@ -387,9 +394,6 @@ def fallback_state(schedule, state, stage_unprovable, today_s, standby=False, le
 # --------------------------------------------------------------------------------------------
 # The health state file: unknown is never clean
 # --------------------------------------------------------------------------------------------
-HEALTH_STATE_VERSION = 1
-
-
 def _health_problem(state):
     """Why one IP's health entry cannot be used, or None."""
     if not isinstance(state, dict):
@@ -435,16 +439,8 @@ def read_health_file(text, ips=None, warmup_states=None):
     out = {"states": {}, "refused": {}, "problems": []}
     if text is None:
         return out
-    data = None
-    if not text.strip():
-        out["problems"].append("the file is empty (%d bytes): a state file is never empty, it was "
-                               "truncated or not written completely" % len(text))
-    else:
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            out["problems"].append("not valid JSON (truncated or damaged): %s" % exc)
-    if data is not None:
+    loaded, data = _load_json(text, out["problems"])
+    if loaded:
         if not isinstance(data, dict) or data.get("version") != HEALTH_STATE_VERSION or not isinstance(
                 data.get("ips"), dict):
             out["problems"].append("expected {\"version\": %d, \"ips\": {...}}" % HEALTH_STATE_VERSION)

@@ -309,7 +309,7 @@ def test_failclosed_health_keeps_the_recorded_standby():
     assert unknown["standby"]
 
 
-@pytest.mark.parametrize("text", ["", "{", '{"version": 1, "ips": {"192.0.2.1": "clean"}}'])
+@pytest.mark.parametrize("text", ["", "{", "null", '{"version": 1, "ips": {"192.0.2.1": "clean"}}'])
 def test_corrupt_health_never_makes_a_listed_ip_look_clean(text):
     m = model()
     st, ledgers, _c, _r = history(m, 8, health={n: {"192.0.2.1": {"standby": True, "reason": "listed",
