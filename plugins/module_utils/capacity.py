@@ -89,9 +89,19 @@ def day_totals(day):
     return out
 
 
+def _fields(totals):
+    """(attempted, delivered, hard_bounce, deferred, complaint) of a :func:`day_totals` mapping
+    or a :class:`Tally` (read by attribute: the planner's hot path)."""
+    if isinstance(totals, dict):
+        return (totals["attempted"], totals["delivered"], totals["hard_bounce"], totals["deferred"],
+                totals["complaint"])
+    return totals.attempted, totals.delivered, totals.hard_bounce, totals.deferred, totals.complaint
+
+
 def is_sending(totals):
-    """A sending day: something was attempted or deferred (``totals`` from :func:`day_totals`)."""
-    return totals["attempted"] + totals["deferred"] > 0
+    """A sending day: something was attempted or deferred (:func:`day_totals` or a :class:`Tally`)."""
+    att, _dlv, _hb, dfr, _cp = _fields(totals)
+    return att + dfr > 0
 
 
 def fill_volume(totals):
@@ -99,19 +109,19 @@ def fill_volume(totals):
 
     Bounces count because they used the cap (PowerMTA counts them against ``max-msg-rate``);
     rates are judged separately. This is the one place that decides what "filled" means."""
-    return totals["attempted"]
+    return _fields(totals)[0]
 
 
 def rates(totals, min_volume=0):
     """``{"hard_bounce", "complaint", "deferral"}`` of ``totals`` (:func:`day_totals` or a
-    :class:`Tally`'s :meth:`Tally.totals`); a rate is ``None`` below ``min_volume`` messages
-    (attempted, or attempted + deferred for the deferral rate) or with nothing to divide by."""
-    att, dlv, dfr = totals["attempted"], totals["delivered"], totals["deferred"]
+    :class:`Tally`); a rate is ``None`` below ``min_volume`` messages (attempted, or attempted +
+    deferred for the deferral rate) or with nothing to divide by."""
+    att, dlv, hb, dfr, cp = _fields(totals)
     judged = att >= min_volume and att > 0
     tries = att + dfr
     return {
-        "hard_bounce": totals["hard_bounce"] / att if judged else None,
-        "complaint": totals["complaint"] / dlv if judged and dlv > 0 else None,
+        "hard_bounce": hb / att if judged else None,
+        "complaint": cp / dlv if judged and dlv > 0 else None,
         "deferral": dfr / tries if tries >= min_volume and tries > 0 else None,
     }
 

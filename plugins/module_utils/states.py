@@ -23,9 +23,9 @@ its ``warmup_start``, today and the ledger (see "Integrity" below).
 """
 from __future__ import absolute_import, division, print_function
 
-import json
-
+import bisect
 import datetime
+import json
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity
 from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import PROVIDERS
@@ -37,6 +37,22 @@ from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import (
 __metaclass__ = type
 
 STATE_VERSION = 1
+
+
+_DATES = {}
+
+
+def date_of(value):
+    """``grammar.parse_date``, memoised for date strings (a fleet's states repeat the same few
+    days; the planner reads thousands of them)."""
+    if not isinstance(value, str):
+        return parse_date(value)
+    hit = _DATES.get(value)
+    if hit is None:
+        hit = parse_date(value)
+        if hit is not None and len(_DATES) < 4096:
+            _DATES[value] = hit
+    return hit
 
 
 def new_state(stage, today_s):
@@ -63,7 +79,7 @@ def _check_date(value, what, allow_none=True):
         return
     if not isinstance(value, str):
         raise ValueError("%s must be a YYYY-MM-DD date, got %s" % (what, typename(value)))
-    if parse_date(value) is None:
+    if date_of(value) is None:
         raise ValueError("%s must be a YYYY-MM-DD date, got %r" % (what, value))
 
 
@@ -183,10 +199,20 @@ def read_state_file(text):
 # Integrity: what a state claims against what the IP could have reached
 # --------------------------------------------------------------------------------------------
 def _d(value):
-    return parse_date(value) if value is not None else None
+    return date_of(value) if value is not None else None
 
 
-def evidence_bound(schedule, ledger, warmup_start, before, ledger_since):
+def sending_fills(ledger):
+    """``[(day, fill volume)]`` of the ledger's sending days, oldest first."""
+    out = []
+    for day in sorted(ledger or {}):
+        tot = capacity.Tally().add_day(ledger[day])
+        if capacity.is_sending(tot):
+            out.append((day, capacity.fill_volume(tot)))
+    return out
+
+
+def evidence_bound(schedule, ledger, warmup_start, before, ledger_since, fills=None):
     """The highest 0-based stage an IP can have reached by ``before`` (the day its current stage
     started), with what the evidence was. Stage ``k`` needs, for every ``i < k``, at least
     ``min_days(i) + ... + min_days(k - 1)`` days in ``[warmup_start, before)`` that were full at
@@ -194,7 +220,8 @@ def evidence_bound(schedule, ledger, warmup_start, before, ledger_since):
 
     Days from ``ledger_since`` on are judged on the ledger (full: ``capacity.fill_volume`` of the
     day >= ``fill_ratio`` x the volume); days before it are unknown and count as full -- no
-    evidence is no refusal. Without ``ledger_since`` only the calendar is known.
+    evidence is no refusal. Without ``ledger_since`` only the calendar is known. ``fills``:
+    :func:`sending_fills` of the ledger, when the caller already has it.
     Returns ``(bound, why_not_higher)``; ``why_not_higher`` is None when the schedule's end is
     reached."""
     n = n_stages(schedule)
@@ -205,25 +232,25 @@ def evidence_bound(schedule, ledger, warmup_start, before, ledger_since):
     since = _d(ledger_since)
     unknown = total if since is None else max(0, min((since - start).days, total))
     fill_ratio = thresholds_of(schedule)["fill_ratio"]
-    fills = []
+    window = []
     if since is not None:
+        days = sending_fills(ledger) if fills is None else fills
         first, last = max(start, since).isoformat(), end.isoformat()
-        for day, counters in (ledger or {}).items():
-            if first <= day < last:
-                tot = capacity.day_totals(counters)
-                if capacity.is_sending(tot):
-                    fills.append(capacity.fill_volume(tot))
+        lo, hi = bisect.bisect_left(days, (first,)), bisect.bisect_left(days, (last,))
+        window = sorted(fill for _day, fill in days[lo:hi])
+    min_days = [stage_min_days(schedule, j) for j in range(n)]
+    targets = [fill_ratio * capacity.stage_volume(schedule, i) for i in range(n)]
+    # days full at stage i's volume or more: the unknown ones plus the ledger's
+    have = [unknown + len(window) - bisect.bisect_left(window, targets[i] - 1e-9) for i in range(n)]
     for k in range(1, n + 1):
         for i in range(k):
-            need = sum(stage_min_days(schedule, j) for j in range(i, k))
-            target = fill_ratio * capacity.stage_volume(schedule, i)
-            have = unknown + sum(1 for f in fills if f >= target)
-            if have < need:
+            need = sum(min_days[i:k])
+            if have[i] < need:
                 if since is None:
                     evidence = "%d calendar day(s) between warmup_start %s and %s" % (total, warmup_start, before)
                 else:
                     evidence = "%d day(s) in the ledger from %s to %s with >= %d sent%s" % (
-                        have - unknown, max(start, since).isoformat(), before, int(-(-target // 1)),
+                        have[i] - unknown, max(start, since).isoformat(), before, int(-(-targets[i] // 1)),
                         ", plus %d day(s) before the ledger's first day" % unknown if unknown else "")
                 return k - 1, "%s needs %d full sending day(s) before %s; the evidence shows %s" % (
                     stage_label(schedule, k), need, before, evidence)
@@ -235,7 +262,8 @@ def _future(value, today_d, inclusive=False):
     return d is not None and (d >= today_d if inclusive else d > today_d)
 
 
-def check_state(schedule, state, ledger, today, warmup_start, ledger_since=None, overrides=None, what="state"):
+def check_state(schedule, state, ledger, today, warmup_start, ledger_since=None, overrides=None, what="state",
+                fills=None):
     """What is wrong with one IP's (codec-valid) state, judged against the schedule, the IP's
     ``warmup_start``, ``today`` and the ledger. Returns ``[(problem, stage_unprovable)]``:
     ``stage_unprovable`` when the stage itself cannot be trusted (the IP restarts at the first
@@ -268,7 +296,7 @@ def check_state(schedule, state, ledger, today, warmup_start, ledger_since=None,
         problems.append(("%s: stage_since %s is before the IP's warmup_start %s, yet it is at %s" % (
             what, state["stage_since"], warmup_start, stage_label(schedule, min(stage, n))), True))
     if stage > 0 and not pinned_here and stage <= n and not any(p[1] for p in problems):
-        bound, why = evidence_bound(schedule, ledger, warmup_start, state["stage_since"], ledger_since)
+        bound, why = evidence_bound(schedule, ledger, warmup_start, state["stage_since"], ledger_since, fills)
         if stage > bound:
             problems.append(("%s: %s is more than the sending evidence allows (at most %s): %s%s" % (
                 what, stage_label(schedule, stage), stage_label(schedule, bound), why,
@@ -336,12 +364,14 @@ def check_host_states(model, host, read, ledgers, today, ledger_since=None, path
             continue  # no state: the planner starts the IP at its first stage
         overrides = ipinfo.get("overrides") or {}
         ledger = (ledgers or {}).get(address)
-        problems = check_state(schedule, state, ledger, today_s, ipinfo.get("warmup_start"), ledger_since, overrides)
+        fills = sending_fills(ledger) if ledger_since is not None else None
+        problems = check_state(schedule, state, ledger, today_s, ipinfo.get("warmup_start"), ledger_since, overrides,
+                               fills=fills)
         base = state.get("base")
         if state.get("planned_on") == today_s and base is not None:
             # a re-run today plans from the day's first base: it must hold up too
             problems += check_state(schedule, base, ledger, today_s, ipinfo.get("warmup_start"), ledger_since,
-                                    overrides, what="state.base (the day's first plan)")
+                                    overrides, what="state.base (the day's first plan)", fills=fills)
             pin = overrides.get("pin_stage")
             if pin is None and state["stage_index"] > base["stage_index"] + 1:
                 problems.append(("state: stage_index %d is more than one stage above the day's first plan (%d)" % (

@@ -67,11 +67,11 @@ import math
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity
 from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import Tally, fill_volume, is_sending
-from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import parse_date
 from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import stage_label as _stage_label
 from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import stage_min_days as _stage_min_days
 from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import thresholds_of
-from ansible_collections.mailfleet.fleet.plugins.module_utils.states import STATE_VERSION, new_state, validate_state
+from ansible_collections.mailfleet.fleet.plugins.module_utils.states import (
+    STATE_VERSION, date_of, new_state, validate_state)
 
 __metaclass__ = type
 
@@ -91,7 +91,7 @@ _RATE_KEYS = (
 # Helpers
 # --------------------------------------------------------------------------------------------
 def _as_date(value):
-    parsed = parse_date(value if isinstance(value, (datetime.date, str)) else str(value))
+    parsed = date_of(value if isinstance(value, (datetime.date, str)) else str(value))
     if parsed is None:
         raise ValueError("not a YYYY-MM-DD date: %r" % (value,))
     return parsed
