@@ -50,7 +50,7 @@ def inventory(tmp_path, tenants=()):
     return str(inv / "hosts.yml")
 
 
-def run_playbook(tmp_path, playbook, extra, check=False, diff=False, expect_rc=0):
+def run_playbook(tmp_path, playbook, extra, check=False, diff=False, expect_rc=0, args=()):
     """Run ansible-playbook; returns (rc, stdout, recap dict for localhost)."""
     extra = complete_tenants(extra)
     vars_file = tmp_path / ("vars-%d.json" % len(list(tmp_path.glob("vars-*.json"))))
@@ -69,6 +69,7 @@ def run_playbook(tmp_path, playbook, extra, check=False, diff=False, expect_rc=0
         cmd.append("--check")
     if diff:
         cmd.append("--diff")
+    cmd.extend(args)
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     m = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"

@@ -75,6 +75,15 @@ def test_lists_idempotent_isolated_check_and_diff(standin, tmp_path):
     assert recap["changed"] == 0
 
 
+def test_keys_never_appear_even_at_the_highest_verbosity(standin, tmp_path):
+    extra = fleet(standin.url)
+    for check in (False, True):
+        _, out, _ = run_playbook(tmp_path, "playbooks/mailwizz.yml", extra, check=check,
+                                 diff=check, args=("-vvvv",))
+        assert KEYS["acme"] not in out and KEYS["globex"] not in out
+        assert "api_key" in out  # the connection is there, masked
+
+
 def test_a_key_shared_by_two_tenants_is_refused(standin, tmp_path):
     extra = fleet(standin.url)
     del extra["mailfleet_tenants"]["globex"]["mailwizz_auth"]
