@@ -143,7 +143,9 @@ def normalize_options(options):
     opts["validate_certs"] = True if opts["validate_certs"] is None else bool(opts["validate_certs"])
     opts["use_proxy"] = True if opts["use_proxy"] is None else bool(opts["use_proxy"])
     for key in ("ca_path", "client_cert", "client_key"):
-        if opts[key] and not os.path.isfile(opts[key]):
+        if not opts[key]:
+            continue
+        if not (os.path.isfile(opts[key]) or (key == "ca_path" and os.path.isdir(opts[key]))):
             raise HttpConfigError("%s %s is not a readable file" % (key, opts[key]))
     if opts["client_key"] and not opts["client_cert"]:
         raise HttpConfigError("client_key needs client_cert")

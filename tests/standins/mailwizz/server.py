@@ -1,20 +1,38 @@
 #!/usr/bin/env python3
 """A stand-in for the MailWizz customer API (test double; the toolkit never imports it).
 
-Behaves like the real product as described in /work/shared/reference/mailwizz-api.md, and is
-as strict: form bodies only (a JSON body is not read, so validation fails), envelopes, uneven
-201 bodies, 400 on a bad key (never 401), 404 on search misses, 409 on an existing or
-blacklisted subscriber, 422 on validation errors, per_page clamped to 10..50, base64 template
-fields decoded (and refused when not base64), optional 1.x signature verification, ETag/304.
+Behaves like MailWizz 2.x as described in /work/shared/reference/mailwizz-api.md and
+docs/mailwizz-api-facts.md (read in MailWizz 2.3.9's controllers), and is as strict; where unsure,
+stricter:
+
+* form bodies only (a JSON body is not read, so validation fails), envelopes, uneven 201 bodies,
+  400 on a bad key (never 401), 404 on search misses, 409 on an existing or blacklisted
+  subscriber, 422 on validation errors (nested per section for lists), base64 template fields
+  decoded (and refused when not base64), ETag/304;
+* collections newest first (``ORDER BY id DESC``, so offset pages shift while rows are added),
+  ``count`` a string, ``total_pages`` a float, empty collections all nulls, ``per_page`` clamped
+  to 10..50 (2.3.9 allows up to 1000: the stand-in is the stricter);
+* lists show only what MailWizz shows (``opt_in``/``opt_out`` are write-only);
+* bulk subscribe answers one ``{"data": {...}, "errors": {...}}`` per row, no per-row status;
+  an unsubscribed subscriber added again is re-subscribed (201); an unknown ``details[status]``
+  is ignored; a search without ``EMAIL`` is 422; a PUT must carry the required fields;
+* 2.x keys (``X-Api-Key``, ``X-MW-PUBLIC-KEY`` fallback) or, with ``api_version="1"``, signed
+  requests that need a timestamp no older than 900 s (even with the signature check off).
+
 Each API key is one customer that sees only its own lists, campaigns and delivery servers.
 Duplicate list and campaign names are accepted (as MailWizz does): a client that retries a
 create blindly makes duplicates, and the tests see them.
 
 Fault injection (seeded RNG, per run): ``faults={"rate": 0.3, "kinds": {"500": 1, "503": 1,
 "429": 1, "drop": 1, "slow": 1}, "after_commit": 0.5, "slow_seconds": 0.3, "retry_after": 0}``.
-"500" and "drop" happen before or after the request is applied (``after_commit`` share), so a
-lost response really is ambiguous. Admin endpoints (JSON, outside the API):
-``GET /_admin/stats``, ``POST /_admin/faults``, ``POST /_admin/reset-stats``, ``GET /_admin/state``.
+"500", "drop" and "slow" happen before or after the request is applied (``after_commit`` share):
+a lost answer is really ambiguous, and a slow reply either commits late (after a client with a
+shorter timeout gave up) or commits at once and answers late. Admin endpoints (JSON, outside the
+API): ``GET /_admin/stats``, ``POST /_admin/faults``, ``POST /_admin/reset-stats``,
+``GET /_admin/state``.
+
+With ``state_path`` the data (lists, subscribers, campaigns, ...) is loaded from that JSON file at
+start and saved after every successful write (the demo keeps its MailWizz in .work/).
 
 Usage: ``MailWizzStandin(customers={"acme": {"api_key": "..."}}).start()`` -> base URL
 ``http://127.0.0.1:<port>/api``; or ``python server.py --customer acme:KEY``.
@@ -1316,6 +1334,7 @@ def main(argv=None):
     parser.add_argument("--no-signature-check", action="store_true")
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--state", help="JSON file the data is loaded from and saved to")
     args = parser.parse_args(argv)
     customers = OrderedDict()
     for spec in args.customer or ["demo:demo-key-0000000000000000"]:
@@ -1326,7 +1345,8 @@ def main(argv=None):
         customers[bits[0]] = entry
     st = MailWizzStandin(customers, api_version=args.api_version,
                          verify_signature=not args.no_signature_check,
-                         faults={"rate": args.fault_rate}, seed=args.seed, port=args.port)
+                         faults={"rate": args.fault_rate}, seed=args.seed, port=args.port,
+                         state_path=args.state)
     print(st.start(), flush=True)
     try:
         while True:
