@@ -30,9 +30,11 @@ import time
 
 try:  # controller side only; the modules report a missing library cleanly
     import requests
+    import urllib3
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
-    HAS_REQUESTS = True
+    # urllib3 2.x: Retry(backoff_max=...) and the read/connect semantics relied on below
+    HAS_REQUESTS = int(urllib3.__version__.split(".")[0]) >= 2
 except ImportError:  # pragma: no cover - exercised only without the venv
     requests = None
     HTTPAdapter = object
@@ -183,7 +185,8 @@ class HttpSession(object):
                  max_retry_after=300.0, sleep=None, rng=None, on_attempt=None,
                  user_agent="mailfleet/0.2"):
         if not HAS_REQUESTS:
-            raise HttpConfigError("the Python library requests is required on the controller")
+            raise HttpConfigError("the Python libraries requests and urllib3 >= 2 are required "
+                                  "on the controller")
         self.options = normalize_options(options)
         self.settings = request_settings(self.options)
         self.on_attempt = on_attempt
