@@ -6,6 +6,7 @@ demo state is left alone. Takes several minutes."""
 import os
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -36,9 +37,20 @@ def recaps(output):
     return [recap("PLAY RECAP" + chunk.split("\n\n")[0]) for chunk in chunks]
 
 
-def test_demo_twice_changes_nothing_the_second_time_and_plan_works(tmp_path):
-    clone = str(tmp_path / "repo")
-    fresh_clone(clone)
+@pytest.fixture
+def clone():
+    # a short path: MariaDB's socket lives under .work/ (unix socket paths are limited to 107)
+    base = tempfile.mkdtemp(prefix="mfdemo-")
+    try:
+        fresh_clone(os.path.join(base, "repo"))
+        yield os.path.join(base, "repo")
+    finally:
+        subprocess.run([os.path.join(ROOT, ".venv", "bin", "python"), "tests/setup/demo.py", "stop"],
+                       cwd=os.path.join(base, "repo"), check=False, stdout=subprocess.DEVNULL)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_demo_twice_changes_nothing_the_second_time_and_plan_works(clone):
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     for var in ("ANSIBLE_CONFIG", "ANSIBLE_LOCAL_TEMP", "ANSIBLE_HOME"):
         env.pop(var, None)
