@@ -451,3 +451,30 @@ def text(value, what="text", max_len=1000):
     if len(value) > max_len:
         raise GrammarError(what, "is longer than %d characters" % max_len)
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# MailWizz rows (the delivery-server bridge)
+# ---------------------------------------------------------------------------------------------
+# RFC 5322 field-name: printable US-ASCII except ':' (and so no space), at most 76 characters.
+HEADER_NAME_RE = re.compile(r"\A[\x21-\x39\x3b-\x7e]{1,76}\Z")
+
+
+def inventory_name(value, what="name"):
+    """An inventory host or tenant name as it appears in a row name (``mailfleet:<t>:<h>``):
+    letters, digits, '-', '_', '.' (max 128), starting with a letter or digit."""
+    return _match(VMTA_RE, value, what, "a name of letters, digits, '-', '_' or '.' (max 128)")
+
+
+def header_name(value, what="header"):
+    """A mail header field name (RFC 5322: printable ASCII, no ':' and no space, max 76)."""
+    return _match(HEADER_NAME_RE, value, what, "a header name of printable ASCII without ':' or "
+                                               "spaces (max 76)")
+
+
+def header_value(value, what="header value", max_len=998):
+    """A one-line header value: printable text, no surrounding space (MailWizz would trim it)."""
+    text(value, what, max_len)
+    if value != value.strip(" "):
+        raise GrammarError(what, "%s starts or ends with a space" % _shown(value))
+    return value
