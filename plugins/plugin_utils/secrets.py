@@ -45,6 +45,9 @@ API (stable; every function raises :class:`SecretError`, which lists every probl
     the grammar checker when ``var`` + ``path`` (a tuple of keys) names a secret, else None.
 ``read_secret(value, task_vars, key, check)``
     one raw value, read by the rules above (for a secret this module does not list yet).
+``holds_secrets(var, path)``, ``follow(value, task_vars, key)``, ``is_vaulted(value)``,
+``decrypt(value, key)``, ``where(value)``
+    the pieces the validation action uses to read the rest of a variable that holds secrets.
 
 ``task_vars`` of another host: ``task_vars["hostvars"].raw_get(host)``. The values returned are
 plain ``str`` (no Ansible tags: they are never trusted as templates downstream).
@@ -145,6 +148,7 @@ def where(value):
 
 
 def _format(value, key, message):
+    key = grammar.printable(key)
     place = where(value)
     return "%s: %s: %s" % (place, key, message) if place else "variable %s: %s" % (key, message)
 
@@ -267,6 +271,39 @@ def secret_checker(var, path):
                 s == "*" or s == p for s, p in zip(spath, path)):
             return check
     return None
+
+
+def holds_secrets(var, path):
+    """Whether ``var`` + ``path`` (tuple of keys) is a container on the way to a secret."""
+    path = tuple(path)
+    for svar, spath, _check in SECRETS:
+        if svar == var and len(path) < len(spath) and all(
+                s == "*" or s == p for s, p in zip(spath, path)):
+            return True
+    return False
+
+
+def follow(value, task_vars, key):
+    """A raw container on the way to secrets, followed when it is a plain reference (never
+    evaluated); SecretError when it is any other expression."""
+    try:
+        return _container(value, task_vars, key)
+    except _Problem as problem:
+        raise SecretError([_format(value, key, problem.message)])
+
+
+def is_vaulted(value):
+    """Whether ``value`` is an inline vault value (``!vault``)."""
+    return _is_vaulted(value)
+
+
+def decrypt(value, key="value"):
+    """The plain text of an inline vault value; SecretError naming its file:line if it cannot be
+    decrypted."""
+    try:
+        return _decrypt(value)
+    except _Problem as problem:
+        raise SecretError([_format(value, key, problem.message)])
 
 
 def _container(value, task_vars, key, depth=0):
