@@ -137,9 +137,9 @@ class ActionModule(ActionBase):
         locator = Locator(sources, host_groups, relative_to=os.getcwd(), decrypt=self._decrypt_file)
         base = self._inventory_base(sources)
 
-        # A key written twice makes every value below it doubtful (YAML kept the last one): report
-        # the duplicates alone, so that nothing that follows from them is reported as an error.
-        messages = locator.duplicate_keys(hosts)
+        # A key written twice (YAML kept the last one) or a vars file Ansible ignores makes every
+        # value doubtful: report them alone, so that nothing that follows from them is reported.
+        messages = locator.shadowed_files(hosts) + locator.duplicate_keys(hosts)
         if messages:
             return self._failed(result, messages)
         secret_values, secret_messages = secrets.collect(task_vars)

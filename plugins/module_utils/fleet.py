@@ -363,7 +363,8 @@ def _instances(chk, glob):
             if "unix_socket" in db:
                 chk.grammar(grammar.path, db["unix_socket"], INSTANCES_VAR, dpath + ".unix_socket")
             _secret(chk, db, "password", grammar.secret, INSTANCES_VAR, dpath)
-        out[name] = {"url": url, "has_db": isinstance(db, dict)}
+        out[name] = {"url": url, "has_db": isinstance(db, dict),
+                     "key": spec.get("api_key") or spec.get("public_key")}
     return out, False
 
 
@@ -398,7 +399,7 @@ def _mailwizz_lists(chk, lists, var, path):
             chk.err(var, lpath + ".name", "missing: the list's name in MailWizz")
         elif chk.grammar(grammar.text, name, var, lpath + ".name", max_len=255) is not None:
             if name in seen:
-                chk.err(var, lpath + ".name", "list %r is declared twice (also at %s[%d])" % (name, path, seen[name]))
+                chk.err(var, lpath + ".name", "list %r is declared twice (also at mailwizz_lists[%d])" % (name, seen[name]))
             seen.setdefault(name, i)
         if "state" in entry and entry["state"] not in ("present", "absent"):
             chk.err(var, lpath + ".state", "expected present or absent, got %r" % (entry["state"],))
@@ -538,6 +539,27 @@ def _tenant(chk, name, raw, schedules, schedules_unknown, instances, instances_u
     return tenant
 
 
+def _key_isolation(chk, raw_tenants, tenants, instances):
+    """Each tenant on a MailWizz instance authenticates with its own customer key: two tenants
+    with the same key would see (and change) each other's lists. Keys are compared, never shown."""
+    owner = {}
+    for name in sorted(tenants):
+        inst = instances.get(tenants[name]["mailwizz"]) if tenants[name]["mailwizz"] else None
+        if not inst or not inst.get("url"):
+            continue
+        auth = raw_tenants.get(name, {}).get("mailwizz_auth") if isinstance(raw_tenants.get(name), dict) else None
+        key = (auth.get("api_key") or auth.get("public_key")) if isinstance(auth, dict) else inst.get("key")
+        if not isinstance(key, str) or not key:
+            continue  # missing or unreadable: reported where it is written
+        ident = (inst["url"].rstrip("/"), key)
+        if ident in owner:
+            chk.err(TENANTS_VAR, ".%s.%s" % (name, "mailwizz_auth" if isinstance(auth, dict) else "mailwizz"),
+                    "tenant %s authenticates to %s with the same MailWizz key as tenant %s; each tenant needs "
+                    "its own customer key (mailwizz_auth)" % (name, inst["url"], owner[ident]))
+            continue
+        owner[ident] = name
+
+
 def _listeners(chk, raw, pmta_hosts):
     out = {}
     if raw is None:
@@ -601,9 +623,9 @@ def _alerts(chk, raw):
 
 
 def _nameservers(chk, raw, var, path):
-    if chk.expect(raw, list, var, path, "a list of resolver IP addresses"):
+    if chk.expect(raw, list, var, path, "a list of resolver addresses (IP, IP:PORT or [IPv6]:PORT)"):
         for i, value in enumerate(raw):
-            chk.grammar(grammar.ip_address, value, var, "%s[%d]" % (path, i), sending=False)
+            chk.grammar(grammar.nameserver, value, var, "%s[%d]" % (path, i))
 
 
 def _zones(chk, raw):
@@ -902,6 +924,7 @@ def build_model(inventory):
             chk.err(TENANTS_VAR, ".%s.smtp_user" % name, "SMTP user %r is also used by tenant %s" % (
                 tenant["smtp_user"], users[tenant["smtp_user"]]))
         users.setdefault(tenant["smtp_user"], name)
+    _key_isolation(chk, raw_tenants if not tenants_unknown else {}, tenants, instances)
     domain_owner = {}
     for name, tenant in sorted(tenants.items()):
         for i, dom in enumerate(tenant["domains"]):

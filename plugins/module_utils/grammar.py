@@ -416,6 +416,27 @@ def url(value, what="url"):
     return value
 
 
+def nameserver(value, what="nameserver"):
+    """A DNS resolver the controller queries: an IP address, ``IP:PORT``, ``[IPv6]:PORT``,
+    ``IP@PORT`` or a mapping ``{address, port}``. Returns ``(address, port)``."""
+    if isinstance(value, dict):
+        address, prt = value.get("address"), value.get("port", 53)
+    else:
+        _string(value, what, "a resolver address (IP, IP:PORT or [IPv6]:PORT)")
+        address, prt = value, 53
+        if value.startswith("["):
+            address, _sep, rest = value[1:].partition("]")
+            if rest:
+                if not rest.startswith(":"):
+                    raise GrammarError(what, "%s is not [IPv6]:PORT" % _shown(value))
+                prt = rest[1:]
+        elif value.count(":") == 1:
+            address, prt = value.split(":")
+        elif "@" in value:
+            address, prt = value.split("@", 1)
+    return ip_address(address, what, sending=False), port(prt, what)
+
+
 # ---------------------------------------------------------------------------------------------
 # Paths, numbers, PowerMTA value grammars
 # ---------------------------------------------------------------------------------------------

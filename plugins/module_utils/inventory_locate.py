@@ -124,19 +124,33 @@ def _walk(knode, node, path):
     return shown
 
 
-def _vars_files(base, kind, name):
-    """YAML files Ansible reads for group/host ``name`` under ``base/{group,host}_vars``."""
+_EXTENSIONS = ("", ".yml", ".yaml", ".json")
+
+
+def _vars_files(base, kind, name, shadowed=None):
+    """YAML files Ansible reads for group/host ``name`` under ``base/{group,host}_vars``: like
+    Ansible, the first of ``name``, ``name.yml``, ``name.yaml``, ``name.json`` that exists (a
+    directory: every YAML file in it); the others are ignored -- appended to ``shadowed``."""
     root = os.path.join(base, kind)
-    files = []
-    for ext in ("", ".yml", ".yaml"):
+    files, chosen = [], None
+    for ext in _EXTENSIONS:
         candidate = os.path.join(root, name + ext)
-        if os.path.isfile(candidate):
+        if not os.path.exists(candidate):
+            continue
+        if chosen is not None:
+            if shadowed is not None:
+                shadowed.append((candidate, chosen))
+            continue
+        chosen = candidate
+        if os.path.isdir(candidate):
+            for path in sorted(glob.glob(os.path.join(candidate, "**", "*"), recursive=True)):
+                rel = os.path.relpath(path, candidate)
+                if any(part.startswith(".") or part.endswith("~") for part in rel.split(os.sep)):
+                    continue
+                if os.path.isfile(path) and path.endswith((".yml", ".yaml", ".json")):
+                    files.append(path)
+        else:
             files.append(candidate)
-    directory = os.path.join(root, name)
-    if os.path.isdir(directory):
-        for path in sorted(glob.glob(os.path.join(directory, "**", "*"), recursive=True)):
-            if os.path.isfile(path) and path.endswith((".yml", ".yaml")):
-                files.append(path)
     return files
 
 
@@ -256,6 +270,24 @@ class Locator:
                 if (filename, is_inventory) not in out:
                     out.append((filename, is_inventory))
         return out
+
+    def shadowed_files(self, hosts):
+        """``FILE: ...`` for every vars file Ansible ignores because another of the same name wins
+        (``group_vars/all.yml`` next to a ``group_vars/all/`` directory)."""
+        messages, names = [], set()
+        for host in list(hosts) + [None]:
+            names.add(("host_vars", host) if host is not None else ("host_vars", "localhost"))
+            for group in self.host_groups.get(host, []) if host is not None else ["all"]:
+                names.add(("group_vars", group))
+        for source in self.sources:
+            base = source if os.path.isdir(source) else os.path.dirname(source)
+            for kind, name in sorted(names):
+                shadowed = []
+                _vars_files(base, kind, name, shadowed)
+                for ignored, chosen in shadowed:
+                    messages.append("%s: Ansible ignores this file because %s%s exists; move its variables there" % (
+                        self._show(ignored), self._show(chosen), "/" if os.path.isdir(chosen) else ""))
+        return messages
 
     def duplicate_keys(self, hosts):
         """``FILE:LINE: KEY: ...`` for every key written twice in one mapping of an inventory file:

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: inventory_files
 author: mailfleet maintainers (@mailfleet)
-short_description: group_vars and host_vars, refusing unusable files with one message naming them
+short_description: group_vars and host_vars, secrets kept literal, unusable files refused by name
 description:
   - Loads C(group_vars/) and C(host_vars/) exactly as M(ansible.builtin.host_group_vars) does
     (it is that plugin), and replaces its vague failures by one message naming the file.
@@ -17,6 +17,10 @@ description:
     C(FILE: cannot decrypt this vault-encrypted file: the vault password is wrong or missing)."
   - "A file whose top level is not a mapping (a list, a string): C(FILE: a vars file must be a
     mapping of variable names to values, got a list)."
+  - Secrets (SMTP passwords, MailWizz keys, the database password, alert tokens; see
+    C(plugins/plugin_utils/secrets.py)) become literals for Ansible itself - never templated by any
+    playbook - so a password such as C(Xy{{9#k) is used as written. A plain reference such as
+    C({{ vault_smtp_password['t'] }}) is kept and its target becomes literal.
   - "Enabled in C(ansible.cfg) in place of C(host_group_vars):
     C(vars_plugins_enabled = mailfleet.fleet.inventory_files)."
 options:
@@ -48,6 +52,7 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.vars import BaseVarsPlugin
 from ansible.plugins.vars.host_group_vars import VarsModule as HostGroupVars
 from ansible.utils.vars import combine_vars
+from ansible_collections.mailfleet.fleet.plugins.plugin_utils import secrets
 
 VAULT_HINT = "the vault password is wrong or missing (give it with --vault-password-file or --ask-vault-pass)"
 
@@ -106,4 +111,4 @@ class VarsModule(BaseVarsPlugin):
         self._inner = _HostGroupVars()
 
     def get_vars(self, loader, path, entities, cache=True):
-        return self._inner.get_vars(loader, path, entities, cache=cache)
+        return secrets.untrust_literals(self._inner.get_vars(loader, path, entities, cache=cache))

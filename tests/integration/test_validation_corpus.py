@@ -4,7 +4,8 @@ A case (tests/inventories/invalid-cases.yml) replaces files of tests/inventories
 the run must print:
 
 * ``files``: ``{relative path: content}``; ``VAULT(text)`` at the end of a line becomes an inline
-  ``!vault`` value of ``text`` (encrypted with the case's vault password);
+  ``!vault`` value of ``text`` (encrypted with the case's vault password); ``append``: the same,
+  added at the end of a base file; ``remove``: base files to delete;
 * ``vault``: ``{encrypt: [relative paths], given: right|wrong|none}`` -- files vault-encrypted with
   the case password, and which password the run is given (default: the right one);
 * ``keys``: ``{relative path: kind}`` -- DKIM key files made for the case (``public``,
@@ -109,6 +110,11 @@ def materialize(case, work):
     files = {rel: _inline_vault(content) for rel, content in (case.get("files") or {}).items()}
     inv = base_inventory(os.path.join(str(work), "inv"), files)
     base = os.path.dirname(inv)
+    for rel in case.get("remove") or []:
+        os.remove(os.path.join(base, rel))
+    for rel, content in (case.get("append") or {}).items():
+        with open(os.path.join(base, rel), "a") as handle:
+            handle.write(_inline_vault(content))
     for rel, kind in (case.get("keys") or {}).items():
         path = os.path.join(base, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
