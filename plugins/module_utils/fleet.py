@@ -33,6 +33,8 @@ import datetime
 import ipaddress
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils import grammar
+from ansible_collections.mailfleet.fleet.plugins.module_utils.delivery_server import PROTOCOLS as LISTENER_PROTOCOLS
+from ansible_collections.mailfleet.fleet.plugins.module_utils.dnsbl import KINDS as ZONE_KINDS
 from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import (  # noqa: F401 - re-exported
     GrammarError,
     is_int,
@@ -93,14 +95,13 @@ AUTH_KEYS = ("api_key", "public_key", "private_key")
 INSTANCE_KEYS = ("url", "api_key", "public_key", "private_key", "timeout", "retries", "backoff", "db")
 DB_KEYS = ("host", "port", "name", "user", "password", "table_prefix", "unix_socket")
 LISTENER_KEYS = ("hostname", "port", "protocol")
-LISTENER_PROTOCOLS = ("tls", "ssl", "starttls", "")
 LIST_KEYS = ("name", "state", "general", "defaults", "notifications", "company")
 LIST_EMAIL_KEYS = ("from_email", "reply_to", "email")
 ALERT_KEYS = ("telegram", "webhook")
 TELEGRAM_KEYS = ("token", "chat_id", "api_base")
 WEBHOOK_KEYS = ("url", "headers")
 ZONE_KEYS = ("zone", "name", "kind", "critical", "codes", "strict", "dqs_zone", "nameservers", "txt")
-ZONE_KINDS = ("generic", "spamhaus", "spamrats")
+
 
 class Unreadable:
     """A value the caller could not read (and has reported): present, not checked further."""
