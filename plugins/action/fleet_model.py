@@ -156,7 +156,10 @@ class ActionModule(ActionBase):
             entry = {"groups": host_groups[host], "vars": {}}
             try:
                 raw = hostvars.raw_get(host)
-                templar = self._templar.copy_with_new_env(available_variables=raw)
+                context = dict(raw)
+                for magic in ("hostvars", "groups"):  # as a task on that host would see them
+                    context.setdefault(magic, task_vars.get(magic))
+                templar = self._templar.copy_with_new_env(available_variables=context)
             except Exception as exc:  # noqa: BLE001 - Ansible raises many types while loading variables
                 messages.extend(_load_problem(exc) or locator.load_errors(host) or [
                     "host %s: cannot load its variables: %s" % (host, to_native(exc).split("\n")[0])])
