@@ -86,6 +86,7 @@ TENANT_KEYS = {
     "description": "free text",
     "mailwizz_lists": "lists declared for this tenant (MailWizz playbook)",
     "mailwizz_auth": "the tenant's own MailWizz key when tenants share an instance (vaulted)",
+    "delivery_server": "MailWizz delivery-server bridge settings: {customer_id}",
 }
 DOMAIN_KEYS = ("name", "dkim_selector", "dkim_key_file", "dkim_retired_selectors")
 RETIRED_KEYS = ("selector", "key_file")
@@ -536,6 +537,15 @@ def _tenant(chk, name, raw, schedules, schedules_unknown, instances, instances_u
         chk.grammar(grammar.text, raw["description"], var, path + ".description")
     if "mailwizz_lists" in raw:
         _mailwizz_lists(chk, raw["mailwizz_lists"], var, path + ".mailwizz_lists")
+    if "delivery_server" in raw:
+        dpath = path + ".delivery_server"
+        settings = raw["delivery_server"]
+        if chk.expect(settings, dict, var, dpath, "a mapping {customer_id}"):
+            chk.keys(settings, var, dpath, allowed=("customer_id",))
+            if "customer_id" in settings:
+                chk.grammar(grammar.count, settings["customer_id"], var, dpath + ".customer_id", minimum=1)
+            if "mailwizz" not in raw:
+                chk.err(var, dpath, "delivery-server settings need the tenant's mailwizz instance")
     tenant["domains"] = _domains(chk, raw.get("domains"), var, path + ".domains")
     return tenant
 
