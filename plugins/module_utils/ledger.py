@@ -306,6 +306,7 @@ class RecordParser:
         self._dom_cache = {}   # recipient domain -> provider, or "" when only the MX can tell
         self._mx_cache = {}    # dsnMta value -> provider (for domains not known by name)
         self._class_cache = {}  # (provider, dsnStatus, dsnDiag, bounceCat) -> counter index
+        self._lead_cache = {}   # (provider, dsnDiag[:32]) -> (counter index or 0, plan)
 
     # -- slow paths, each behind a cache --------------------------------------------------------
     def _day_slow(self, ts):
@@ -349,9 +350,33 @@ class RecordParser:
             found = self._provider_by_domain(domain)
         return found or self._provider_by_mx(mx)
 
-    def _class_slow(self, key):
-        """Counter index of the reply class of ``key`` = (provider, status, diag, bounceCat)."""
-        idx = CLASS_INDEX[self.replies.classify_uncached(*key)]
+    def _lead_slow(self, key):
+        """``(counter index, plan)`` for the replies beginning like ``key`` = (provider, the
+        first 32 characters of dsnDiag): the index when those decide the class, else 0 and the
+        plan (the rows to try, module_utils/replies.py), or None when they do not settle it."""
+        plan = self.replies.plan_of_start(*key)
+        idx = CLASS_INDEX[plan[2]] if plan is not None and plan[2] is not None else 0
+        if len(self._lead_cache) >= _CACHE_MAX:
+            self._lead_cache.clear()
+        found = self._lead_cache[key] = (idx, plan)
+        return found
+
+    def _class_index(self, prov, status, diag, cat):
+        """Counter index of a record's reply class (the hot loop inlines the same steps)."""
+        lkey = (prov, diag[:32])
+        idx, plan = self._lead_cache.get(lkey) or self._lead_slow(lkey)
+        if not idx:
+            ckey = (prov, status, diag, cat)
+            idx = self._class_cache.get(ckey) or self._class_slow(ckey, plan)
+        return idx
+
+    def _class_slow(self, key, plan):
+        """Counter index of the reply class of ``key`` = (provider, dsnStatus, dsnDiag,
+        bounceCat) whose ``plan`` may be known, cached."""
+        prov, status, diag, cat = key
+        if plan is None:
+            plan = self.replies.plan(prov, diag)
+        idx = CLASS_INDEX[self.replies.classify_planned(plan, status, diag, cat)]
         if len(self._class_cache) >= _CLASS_CACHE_MAX:
             self._class_cache.clear()
         self._class_cache[key] = idx
@@ -390,8 +415,7 @@ class RecordParser:
         for idx in outcomes:
             counts[idx] += 1
         if cls:
-            ckey = (prov, row[i_status], row[i_diag], row[i_cat])
-            counts[self._class_cache.get(ckey) or self._class_slow(ckey)] += 1
+            counts[self._class_index(prov, row[i_status], row[i_diag], row[i_cat])] += 1
 
     # -- the hot loop ---------------------------------------------------------------------------
     def feed(self, text, cols, delta, stats):
@@ -421,6 +445,7 @@ class RecordParser:
         dom_cache = self._dom_cache
         mx_cache = self._mx_cache
         class_cache = self._class_cache
+        lead_cache = self._lead_cache
         no_ip = _NO_IP
         width = WIDTH
         if cols is not None:
@@ -520,8 +545,15 @@ class RecordParser:
                         counts[HARD_BOUNCE if cat.lower() in hard else SOFT_BOUNCE] += 1
                     else:
                         counts[DEFERRED] += 1
-                    ckey = (prov, row[i_status], row[i_diag], cat)
-                    counts[class_cache.get(ckey) or self._class_slow(ckey)] += 1
+                    # Class: by the reply's beginning when its codes decide (most hard
+                    # bounces), else by the whole record (cached: replies repeat).
+                    diag = row[i_diag]
+                    lkey = (prov, diag[:32])
+                    idx, plan = lead_cache.get(lkey) or self._lead_slow(lkey)
+                    if not idx:
+                        ckey = (prov, row[i_status], diag, cat)
+                        idx = class_cache.get(ckey) or self._class_slow(ckey, plan)
+                    counts[idx] += 1
             except csv.Error:
                 # The record starting at line ``base + expect`` cannot be parsed (a CR inside a
                 # line, a field over the csv limit): that line is malformed, the others the
@@ -1100,6 +1132,11 @@ class AcctScanner:
                 fh.seek(start)
                 consumed, cols, pending = read_new_records(fh, self.parser, cols, file_delta,
                                                            stats)
+                # Truncated and rewritten while we read (copytruncate)? Then what we read was
+                # not the stream's continuation: drop it, the next run reads the new content.
+                again = os.pread(fh.fileno(), len(head.data[:FP_LEN]), head.hole)
+                if again != head.data[:FP_LEN]:
+                    raise ValueError("the file changed while it was read (truncated?)")
             offset = start
         offset += consumed
         s["offset"] = max(s["offset"], offset)

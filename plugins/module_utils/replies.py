@@ -211,6 +211,20 @@ YAHOO = [
 ]
 
 MICROSOFT = [
+    # Codes that say it all come first (nothing to search).
+    # "550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP." [ML]
+    (REPUTATION, ("5.7.708",), None, "[ML] 550 5.7.708 traffic not accepted from this IP"),
+    # "550 5.7.515 Access denied, sending domain ... doesn't meet the required authentication
+    # level" [M], [MS]; "5.7.509 Access denied, sending domain [x] does not pass DMARC
+    # verification" [MS]; "5.7.23 ... Sender Policy Framework violation" [MS]
+    (AUTH, ("5.7.509", "5.7.515", "5.7.23"), None, "[M][MS] 5.7.509 / 5.7.515 / 5.7.23"),
+    # "550 5.7.350 Remote server returned message detected as spam" [MX]
+    (CONTENT, ("5.7.350",), None, "[MX] 550 5.7.350 detected as spam"),
+    # Exchange Online "550 5.1.10 RESOLVER.ADR.RecipientNotFound" [R]
+    (MAILBOX_UNKNOWN, ("5.1.10",), None, "[R] 550 5.1.10 recipient not found"),
+    # Outlook.com's unknown recipient: "550 5.5.0 Requested action not taken: mailbox
+    # unavailable" (sisimai rhost/for-outlook.go: userunknown)
+    (MAILBOX_UNKNOWN, ("5.5.0",), "mailbox unavailable", "[MS] 550 5.5.0 mailbox unavailable"),
     # "451 4.7.650 The mail server [192.0.2.5] has been temporarily rate limited due to IP
     # reputation ... (S775)" [MS]; "451 4.7.651 ... (S3114)" [ML]; [K]
     (RATE_LIMITED, (), "temporarily rate limited due to ip reputation",
@@ -229,8 +243,6 @@ MICROSOFT = [
     # [ML]; "550 SC-001 (BAY004-MC4F49) Unfortunately, messages from ... weren't sent" [M]
     (REPUTATION, (), "[^a-z0-9]s31[45]0[^0-9]|part of their network is on our block list",
      "[MS][ML][K] 550 5.7.1 ... block list (S3150)/(S3140)"),
-    # "550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP." [ML]
-    (REPUTATION, ("5.7.708",), None, "[ML] 550 5.7.708 traffic not accepted from this IP"),
     (REPUTATION, (), "traffic not accepted from this ip", "[ML] 5.7.708 traffic not accepted"),
     # "5.7.606-649 Access denied, banned sending IP [IP1.IP2.IP3.IP4]", "5.7.511 Access denied,
     # banned sender" [MS]
@@ -239,18 +251,8 @@ MICROSOFT = [
     # namespace mining, SC-003 open proxy, SC-004 complaints, DY-001/DY-002 dynamic/compromised,
     # OU-001 Spamhaus, OU-002 content or reputation [M]
     (REPUTATION, (), "sc-00[1-4]|dy-00[12]|ou-00[12]", "[M] 550 SC-00x / DY-00x / OU-00x"),
-    # "550 5.7.515 Access denied, sending domain ... doesn't meet the required authentication
-    # level" [M], [MS]; "5.7.509 Access denied, sending domain [x] does not pass DMARC
-    # verification" [MS]; "5.7.23 ... Sender Policy Framework violation" [MS]
-    (AUTH, ("5.7.509", "5.7.515", "5.7.23"), None, "[M][MS] 5.7.509 / 5.7.515 / 5.7.23"),
     (AUTH, (), "required authentication level|does not pass dmarc|must pass either spf or dkim",
      "[MS] authentication level / DMARC / IPv6 SPF-DKIM"),
-    # "550 5.7.350 Remote server returned message detected as spam" [MX]
-    (CONTENT, ("5.7.350",), None, "[MX] 550 5.7.350 detected as spam"),
-    # Outlook.com's unknown recipient: "550 5.5.0 Requested action not taken: mailbox
-    # unavailable" (sisimai rhost/for-outlook.go: userunknown); Exchange Online 5.1.10
-    # "RecipientNotFound" [R]
-    (MAILBOX_UNKNOWN, ("5.5.0", "5.1.10"), None, "[MS] 550 5.5.0 mailbox unavailable / 5.1.10"),
 ]
 
 # Every provider, after its own rows ("other" has only these).
@@ -411,6 +413,9 @@ def required_literals(text):
     return tuple(found)
 
 
+_META = frozenset(".^$*+?{}[]()|")
+
+
 class _Row:
     __slots__ = ("cls", "codes", "text", "reference", "regex", "search", "literals")
 
@@ -423,6 +428,10 @@ class _Row:
         self.regex = row_regex(self.codes, text)
         self.search = re.compile(self.regex).search
         self.literals = required_literals(text) if text else None
+        if not self.codes and not _META.intersection(text):
+            # Plain strings, any of which anywhere is a match: the substring test is the
+            # search itself.
+            self.search = _any_of(tuple(text.split("|")))
 
     def matches(self, reply):
         literals = self.literals
@@ -435,6 +444,15 @@ class _Row:
         return self.search(reply) is not None
 
 
+def _any_of(strings):
+    def search(reply):
+        for string in strings:
+            if string in reply:
+                return True
+        return None
+    return search
+
+
 def _compile(rows):
     return [_Row(*row) for row in rows]
 
@@ -445,15 +463,22 @@ _GENERIC_ROWS = _compile(GENERIC)
 # The enhanced code right after the reply code: "421-4.7.28 ...", "550 5.1.1 ..."
 _LEAD_CODE = re.compile(r"[2-5][0-9][0-9][ -]([245]\.[0-9]{1,3}\.[0-9]{1,3})(?![0-9])")
 _ANY_CODE = re.compile(r"(?<![0-9.])([245]\.[0-9]{1,3}\.[0-9]{1,3})(?![0-9])")
+# The same lead code read from a raw dsnDiag ("smtp;421-4.7.28 ..."), before lowercasing.
+_DIAG_LEAD = re.compile(
+    r"\s*(?:[sS][mM][tT][pP];\s*)?[2-5][0-9][0-9][ -]([245]\.[0-9]{1,3}\.[0-9]{1,3})(?![0-9])")
 
 
 def reply_text(diag, status=""):
     """The SMTP reply of a ``dsnDiag`` (``smtp;550 5.1.1 ...`` -> ``550 5.1.1 ...``), lowercased;
     the ``dsnStatus`` text when there is no diagnostic."""
-    text = diag.strip().lower() if diag else ""
-    if text.startswith("smtp;"):
-        text = text[5:].lstrip()
-    return text or (status or "").strip().lower()
+    if diag:
+        text = diag.lower()
+        if text.startswith("smtp;"):
+            text = text[5:]
+        text = text.strip()
+        if text:
+            return text
+    return (status or "").strip().lower()
 
 
 def enhanced_code(reply, status=""):
@@ -491,22 +516,38 @@ class ReplyClassifier:
         self._cache_max = cache_max
 
     def _rows_for(self, provider, code):
-        """``(provider's rows, generic rows)`` that can match a reply whose lead code is
-        ``code``: rows bound to other codes can never match, so they are left out (same result,
-        fewer searches). Order is kept."""
+        """The plan ``(own rows, generic rows, constant, code)`` for a reply of ``provider``
+        whose lead code is ``code`` ("" when the reply does not begin with one). Rows are
+        ``(literals, search, row)``, only those that can match (rows bound to other codes never
+        can: same result, fewer searches), order kept; ``search`` None for a row bound to the
+        code alone (it matches). ``constant`` is the class when nothing else can change it (the
+        first row is bound to the code alone, or no row of the provider applies and the code
+        names the mailbox), else None."""
         key = (provider, code)
-        rows = self._candidates.get(key)
-        if rows is None:
+        plan = self._candidates.get(key)
+        if plan is None:
             _check_provider(provider)
-            rows = tuple([r for r in group if not r.codes or code in r.codes]
-                         for group in (_ROWS[provider], _GENERIC_ROWS))
-            self._candidates[key] = rows
-        return rows
+            own, generic = ([(r.literals, r.search if r.text else None, r) for r in group
+                             if not r.codes or code in r.codes]
+                            for group in (_ROWS[provider], _GENERIC_ROWS))
+            constant = None
+            if code and own and own[0][2].text is None:
+                constant = own[0][2].cls
+            elif code and not own:
+                constant = STATUS_CLASSES.get(code)
+            plan = self._candidates[key] = (own, generic, constant, code)
+        return plan
 
     @staticmethod
     def _first(rows, reply):
-        for row in rows:
-            if row.matches(reply):
+        for literals, search, row in rows:
+            if literals is not None:
+                for lit in literals:
+                    if lit in reply:
+                        break
+                else:
+                    continue            # none of the strings every match contains
+            if search is None or search(reply) is not None:
                 return row
         return None
 
@@ -514,8 +555,26 @@ class ReplyClassifier:
         """The first of ``provider``'s rows, then of the generic rows, matching the lowercased
         ``reply``, or None: what PowerMTA's first-match rule does with :func:`patterns`."""
         lead = _LEAD_CODE.match(reply)
-        own, generic = self._rows_for(provider, lead.group(1) if lead else "")
+        own, generic = self._rows_for(provider, lead.group(1) if lead else "")[:2]
         return self._first(own, reply) or self._first(generic, reply)
+
+    def plan(self, provider, diag):
+        """The plan of :meth:`_rows_for` for a record of ``provider`` with this ``dsnDiag``."""
+        lead = _DIAG_LEAD.match(diag) if diag else None
+        return self._rows_for(provider, lead.group(1) if lead is not None else "")
+
+    def plan_of_start(self, provider, start):
+        """The plan shared by every ``dsnDiag`` of ``provider`` that begins with ``start`` (a
+        fixed-length beginning, "smtp;" then the reply), or None when that beginning does not
+        settle the lead code (the code runs to its end, or spaces push it out)."""
+        lead = _DIAG_LEAD.match(start)
+        if lead is not None:
+            if lead.end() >= len(start):
+                return None
+            return self._rows_for(provider, lead.group(1))
+        if start[5:6].strip() and start[:5].lower() == "smtp;":
+            return self._rows_for(provider, "")     # "smtp;" then no reply code: none
+        return None
 
     def classify(self, provider, status, diag, bounce_cat=""):
         key = (provider, status, diag, bounce_cat)
@@ -529,25 +588,31 @@ class ReplyClassifier:
 
     def classify_uncached(self, provider, status, diag, bounce_cat=""):
         """:func:`classify` without the result cache (for callers keeping their own)."""
+        return self.classify_planned(self.plan(provider, diag), status, diag, bounce_cat)
+
+    def classify_planned(self, plan, status, diag, bounce_cat=""):
+        """:func:`classify` of a record whose :meth:`plan` is known."""
+        own, generic, constant, code = plan
+        if constant is not None:
+            return constant
         reply = reply_text(diag, status)
-        lead = _LEAD_CODE.match(reply)
-        own, generic = self._rows_for(provider, lead.group(1) if lead else "")
-        code = lead.group(1) if lead else enhanced_code(reply, status)
         # The provider's own rows; an enhanced code that names the mailbox (X.1.1 bad mailbox,
         # X.2.2 full...); the generic rows; PowerMTA's bounceCat; X.7.x; other.
-        row = self._first(own, reply)
+        row = self._first(own, reply) if own else None
         if row is not None:
-            found = row.cls
-        elif code in STATUS_CLASSES:
-            found = STATUS_CLASSES[code]
-        else:
-            row = self._first(generic, reply)
-            if row is not None:
-                found = row.cls
-            else:
-                found = BOUNCE_CATEGORY_CLASSES.get((bounce_cat or "").strip().lower(), OTHER)
-                if found == OTHER and code[1:3] == ".7":
-                    found = REPUTATION    # X.7.x: security or policy status (RFC 3463 §3.8)
+            return row.cls
+        if not code:
+            code = enhanced_code(reply, status)
+        found = STATUS_CLASSES.get(code)
+        if found is not None:
+            return found
+        row = self._first(generic, reply)
+        if row is not None:
+            return row.cls
+        found = BOUNCE_CATEGORY_CLASSES.get(bounce_cat.strip().lower() if bounce_cat else "",
+                                            OTHER)
+        if found == OTHER and code[1:3] == ".7":
+            found = REPUTATION            # X.7.x: security or policy status (RFC 3463 §3.8)
         return found
 
 

@@ -315,6 +315,52 @@ def test_file_removed_while_being_read_is_read_to_the_end(tmp_path):
     assert_exact(run, exp)
 
 
+def test_file_truncated_and_rewritten_while_being_read(tmp_path):
+    """copytruncate while the ledger reads: what was read is dropped, the next run is exact."""
+    gen = acctgen.AcctGen(seed=18)
+    live = str(tmp_path / "acct.csv")
+    exp_old = gen.write(live, 2000)
+    state = {"done": False}
+    new_text, exp_new = gen.lines(3000)
+
+    class Truncating:
+        def __init__(self, path, mode):
+            self.fh = open(path, mode)
+            self.path = path
+
+        def read(self, n=-1):
+            data = self.fh.read(n)
+            if not state["done"] and self.fh.tell() > 8192:
+                state["done"] = True
+                with open(self.path, "r+b") as w:      # logrotate truncates, PowerMTA goes on
+                    w.truncate(0)
+                    w.write(new_text.encode())
+            return data
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    run = Run(tmp_path, opener=Truncating)
+    old = lg.CHUNK_SIZE
+    try:
+        lg.CHUNK_SIZE = 4096
+        run.scan()
+    finally:
+        lg.CHUNK_SIZE = old
+    assert state["done"] and run.stats[0]["status"] == "error"
+    assert "changed while it was read" in run.stats[0]["note"] and run.counts() == {}
+    run.kw.pop("opener")
+    run.scan()
+    assert_exact(run, exp_new)          # the old content is gone from disk: never counted
+    assert exp_old.counts
+
+
 def test_rotated_to_another_device_or_name_claims_the_entry(tmp_path):
     gen = acctgen.AcctGen(seed=16)
     rotated = str(tmp_path / "acct-2026-11-20-0001.csv")
