@@ -75,7 +75,6 @@ LEDGER_FILE = "ledger.json"
 CURSOR_FILE = "ledger-cursor.json"
 LEDGER_VERSION = 1
 CURSOR_VERSION = 2
-STATE_VERSION = LEDGER_VERSION      # kept for callers of the first version
 
 # Outcome counters, in this order. The first five are the contract of docs/DEVELOPMENT.md (always
 # present in the compact form); the others are extra detail:
