@@ -77,7 +77,13 @@ LEDGER_VERSION = 1
 CURSOR_VERSION = 2
 
 # Outcome counters, in this order. The first five are the contract of docs/DEVELOPMENT.md (always
-# present in the compact form); the others are extra detail:
+# present in the compact form); the others are extra detail. Record types: PowerMTA v5.0 User's
+# Guide §11.2 (d, b, t, tq, r, f, rb, rs); remote bounces and status reports §11.2.7 and §12.6 (an
+# rb record is an asynchronous bounce of a message the remote MTA had accepted; rs records carry
+# positive and "delayed" DSNs); bounce categories §11.6 (bad-mailbox, inactive-mailbox and
+# bad-domain say the address is bad: hard; quota-issues, spam-related, policy-related,
+# message-expired... say the message failed for now or for its sender: soft, the reply class says
+# why).
 #   delivered       d records
 #   hard_bounce     b and rb records whose bounceCat is a hard category (bad-mailbox,
 #                   inactive-mailbox, bad-domain by default)
