@@ -49,8 +49,9 @@ description:
   - State lives in O(state_dir) as C(ledger.json) (the counts) and C(ledger-cursor.json) (the
     cursor plus the counters of the last run), each written atomically (temporary file in the
     same directory, fsync, rename). The cursor is written first; if the ledger write is lost in
-    a crash, the next run replays the last run's counters from the cursor. A cursor of the first
-    format (files by inode) is converted on the first run. Nothing is written in check mode.
+    a crash, the next run replays the last run's counters from the cursor and writes the
+    repaired ledger at once (two crashes in a row lose nothing). A cursor of the first format
+    (files by inode) is converted on the first run. Nothing is written in check mode.
 version_added: "1.0.0"
 author: mailfleet
 options:
@@ -108,7 +109,7 @@ options:
       - Providers are C(gmail), C(microsoft), C(yahoo) and C(other).
     type: dict
   hard_bounce_categories:
-    description: C(bounceCat) values that make a C(b) record a hard bounce.
+    description: C(bounceCat) values that make a C(b) or C(rb) record a hard bounce.
     type: list
     elements: str
     default: ["bad-mailbox", "inactive-mailbox", "bad-domain"]
