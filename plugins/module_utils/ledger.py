@@ -8,10 +8,10 @@ Pieces, from the inside out:
 * :func:`utc_day` turns a ``timeLogged`` value into its UTC date (``YYYY-MM-DD``).
 * :class:`RecordParser` turns whole lines of CSV text into counts keyed by
   ``(day, ip, vmta, provider)``: the outcomes of :data:`OUTCOMES`, then the reply classes of
-  :data:`CLASSES` (``module_utils/replies.py``). One line is one record: PowerMTA never writes a
-  line break inside a field (every record of the guide's §11.2, multi-line SMTP replies included,
-  is one line), so a malformed line -- an unterminated quote, a NUL, a stray CR, a wrong number of
-  fields -- is counted as ``malformed`` and never swallows the line after it.
+  :data:`CLASSES` (``module_utils/replies.py``). One line is one record: PowerMTA writes one
+  record per line (every sample of the guide's §11.2 is one line), so a line break inside a quoted
+  field is damage, not data: a malformed line -- an unterminated quote, a NUL, a stray CR, a wrong
+  number of fields -- is counted as ``malformed`` and never swallows the line after it.
 * :func:`read_new_records` streams one file from an offset, feeding whole lines to the parser and
   returning the byte offset just past the last whole line it consumed.
 * :class:`AcctScanner` lists the accounting files and recognises each one by its *content*, never
