@@ -505,6 +505,32 @@ def size(value, what="size"):
     return _match(SIZE_RE, value, what, "a size such as 50M")
 
 
+# \A...\Z: printable ASCII without the characters PowerMTA's config syntax gives a meaning to
+# (``/`` ends the pattern, ``#`` starts a comment, ``"`` quotes, ``\\`` escapes, ``<``/``>``
+# delimit blocks) and without ``[[`` (a POSIX class in PCRE, a "nested set" warning in Python).
+REPLY_REGEX_RE = re.compile(r"\A(?!.*\[\[)[ !$-.0-;=?-\[\]-~]{1,512}\Z")
+
+
+def reply_regex(value, what="reply pattern"):
+    """The body of a PowerMTA ``<smtp-pattern-list>`` rule ``reply /REGEX/`` (guide §3.3.15).
+
+    The same text is a valid Python ``re`` pattern with the same meaning (PCRE and Python agree on
+    the subset: literals, ``.``, ``[...]`` sets, groups ``(...)``/``(?:...)``, ``|``, ``*``,
+    ``+``, ``?``, ``^``, ``$``, ``(?s)``): mailfleet classifies the accounting file's replies with
+    exactly the patterns it renders into the config. Lowercase letters only, since PowerMTA
+    matches case-insensitively and the ledger matches lowercased replies."""
+    _match(REPLY_REGEX_RE, value, what,
+           "a pattern of printable ASCII without / # \" \\ < > or [[")
+    if value != value.lower():
+        raise GrammarError(what, "%s has uppercase letters; reply patterns are matched "
+                                 "case-insensitively and written in lowercase" % _shown(value))
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise GrammarError(what, "%s is not a regular expression: %s" % (_shown(value), exc))
+    return value
+
+
 # ---------------------------------------------------------------------------------------------
 # Secrets and free text
 # ---------------------------------------------------------------------------------------------
