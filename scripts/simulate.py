@@ -28,6 +28,7 @@ ROOT = os.path.dirname(HERE)
 if os.path.join(ROOT, "collections") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "collections"))
 
+from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils import health as health_engine  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import normalize_schedule  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_fleet  # noqa: E402
@@ -221,7 +222,7 @@ def run_scenario(name, days=None):
                             lambda p, _d=d: sc.get("rates", lambda _x, _p: {})(_d, p), rng)
             if outcome:
                 ledgers[ip][today_s] = outcome
-            sent = sum(v["delivered"] + v["hard_bounce"] + v["soft_bounce"] for v in outcome.values())
+            sent = capacity.day_totals(outcome)["attempted"]
             hard = sum(v["hard_bounce"] for v in outcome.values())
             comp = sum(v["complaint"] for v in outcome.values())
             dec = decisions.get(ip)

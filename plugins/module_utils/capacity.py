@@ -10,19 +10,23 @@ Definitions
 -----------
 * **providers** -- :data:`PROVIDERS`: ``gmail``, ``microsoft``, ``yahoo``, ``other``.
 * **outcomes** -- :data:`OUTCOMES`, the ledger counters the planner reads, per day x IP x provider:
-  ``delivered``, ``hard_bounce``, ``soft_bounce``, ``deferred``, ``complaint``. Extra counters
-  (``remote_bounce``, reply classes, ...) are ignored here.
-* **attempted** = ``delivered + hard_bounce + soft_bounce``: messages that reached a final outcome
-  (what PowerMTA counts against ``max-msg-rate``). Deferrals are attempts of messages still
-  queued; they are counted again when the message is delivered or bounced, so never in volume.
-* **delivered** = ``delivered``.
+  ``delivered``, ``hard_bounce``, ``soft_bounce``, ``deferred``, ``complaint``, and
+  ``async_bounce`` (read with ``.get``: older ledgers lack it) -- the part of the bounces that
+  are remote (``rb``) bounces of messages the ledger also counted as ``delivered`` when the MX
+  accepted them. Other counters (``remote_status``, ``deferred_queue``, reply ``classes``) are
+  not volume.
+* **attempted** = ``delivered + hard_bounce + soft_bounce - async_bounce``: messages that reached
+  a final outcome, each once (what PowerMTA counts against ``max-msg-rate``). Deferrals are
+  attempts of messages still queued; they are counted again when the message is delivered or
+  bounced, so never in volume.
+* **delivered** = ``delivered - async_bounce``: accepted and not bounced back later.
 * **sending day** -- a day with ``attempted + deferred > 0`` (:func:`is_sending`).
 * **fill volume** -- what counts toward a warmup stage's fill (:func:`fill_volume`): today
   ``attempted``.
-* **rates** (:func:`rates`): ``hard_bounce = hard_bounce / attempted``, ``complaint = complaint /
-  delivered`` (Gmail's spam rate is relative to delivered mail), ``deferral = deferred /
-  (attempted + deferred)``; ``None`` when there is nothing to divide by or fewer messages than
-  the ``min_volume`` the caller judges on.
+* **rates** (:func:`rates`): ``hard_bounce = hard_bounce / attempted`` (remote bounces included),
+  ``complaint = complaint / delivered`` (Gmail's spam rate is relative to delivered mail),
+  ``deferral = deferred / (attempted + deferred)``; ``None`` when there is nothing to divide by or
+  fewer messages than the ``min_volume`` the caller judges on.
 
 Caps (the caps contract, ``docs/DEVELOPMENT.md``)
 -------------------------------------------------
@@ -51,6 +55,8 @@ __metaclass__ = type
 PROVIDERS = ("gmail", "microsoft", "yahoo", "other")
 #: The ledger counters of the capacity contract (per day x IP x provider).
 OUTCOMES = ("delivered", "hard_bounce", "soft_bounce", "deferred", "complaint")
+#: The part of the bounces already counted as delivered (remote bounces); not in older ledgers.
+ASYNC = "async_bounce"
 #: Rate names (keys of :func:`rates`).
 RATES = ("hard_bounce", "complaint", "deferral")
 
@@ -68,34 +74,39 @@ def _count(value):
 
 
 def attempted(counters):
-    """``delivered + hard_bounce + soft_bounce`` of one ``{outcome: n}`` mapping."""
-    counters = counters or {}
-    return _count(counters.get("delivered")) + _count(counters.get("hard_bounce")) + _count(counters.get("soft_bounce"))
+    """``delivered + hard_bounce + soft_bounce - async_bounce`` of one ``{outcome: n}`` mapping."""
+    return day_totals({"": counters})["attempted"]
 
 
 def delivered(counters):
-    """``delivered`` of one ``{outcome: n}`` mapping."""
-    return _count((counters or {}).get("delivered"))
+    """``delivered - async_bounce`` of one ``{outcome: n}`` mapping."""
+    tot = day_totals({"": counters})
+    return tot["delivered"] - tot[ASYNC]
 
 
 def day_totals(day):
-    """One ledger day ``{provider: {outcome: n}}`` -> ``{outcome: n}`` plus ``attempted``."""
-    out = dict.fromkeys(OUTCOMES, 0)
+    """One ledger day ``{provider: {outcome: n}}`` -> the raw ``{outcome: n}`` (``async_bounce``
+    included) plus ``attempted``."""
+    out = dict.fromkeys(OUTCOMES + (ASYNC,), 0)
     for rec in (day or {}).values():
         rec = rec or {}
-        for k in OUTCOMES:
+        for k in OUTCOMES + (ASYNC,):
             out[k] += _count(rec.get(k))
-    out["attempted"] = out["delivered"] + out["hard_bounce"] + out["soft_bounce"]
+    # a remote bounce cannot outnumber what was counted (a damaged ledger never adds volume)
+    out[ASYNC] = min(out[ASYNC], out["delivered"], out["hard_bounce"] + out["soft_bounce"])
+    out["attempted"] = out["delivered"] + out["hard_bounce"] + out["soft_bounce"] - out[ASYNC]
     return out
 
 
 def _fields(totals):
     """(attempted, delivered, hard_bounce, deferred, complaint) of a :func:`day_totals` mapping
-    or a :class:`Tally` (read by attribute: the planner's hot path)."""
+    or a :class:`Tally` (read by attribute: the planner's hot path); delivered is net of the
+    remote bounces."""
     if isinstance(totals, dict):
-        return (totals["attempted"], totals["delivered"], totals["hard_bounce"], totals["deferred"],
-                totals["complaint"])
-    return totals.attempted, totals.delivered, totals.hard_bounce, totals.deferred, totals.complaint
+        return (totals["attempted"], totals["delivered"] - totals.get(ASYNC, 0), totals["hard_bounce"],
+                totals["deferred"], totals["complaint"])
+    return (totals.attempted, totals.delivered - totals.remote_bounced, totals.hard_bounce, totals.deferred,
+            totals.complaint)
 
 
 def is_sending(totals):
@@ -129,10 +140,11 @@ def rates(totals, min_volume=0):
 class Tally:
     """A running sum of ledger counters (the planner adds thousands of days: kept lean)."""
 
-    __slots__ = ("delivered", "hard_bounce", "soft_bounce", "deferred", "complaint")
+    __slots__ = ("delivered", "hard_bounce", "soft_bounce", "deferred", "complaint", "async_bounce")
 
     def __init__(self):
         self.delivered = self.hard_bounce = self.soft_bounce = self.deferred = self.complaint = 0
+        self.async_bounce = 0
 
     def add(self, rec):
         """Add one ``{outcome: n}`` mapping (the ledger's non-negative integers)."""
@@ -142,6 +154,7 @@ class Tally:
         self.soft_bounce += g("soft_bounce", 0) or 0
         self.deferred += g("deferred", 0) or 0
         self.complaint += g("complaint", 0) or 0
+        self.async_bounce += g("async_bounce", 0) or 0
         return self
 
     def add_day(self, day):
@@ -156,22 +169,29 @@ class Tally:
         self.soft_bounce += other.soft_bounce
         self.deferred += other.deferred
         self.complaint += other.complaint
+        self.async_bounce += other.async_bounce
         return self
 
     @property
+    def remote_bounced(self):
+        """The remote bounces of delivered mail (never more than was counted)."""
+        return min(self.async_bounce, self.delivered, self.hard_bounce + self.soft_bounce)
+
+    @property
     def attempted(self):
-        return self.delivered + self.hard_bounce + self.soft_bounce
+        return self.delivered + self.hard_bounce + self.soft_bounce - self.remote_bounced
 
     def __getitem__(self, key):
         """``tally["attempted"]``: a Tally reads like :func:`day_totals`' mapping."""
-        if key in OUTCOMES or key == "attempted":
+        if key in OUTCOMES or key in ("attempted", ASYNC):
             return getattr(self, key)
         raise KeyError(key)
 
     def totals(self):
         """The same mapping as :func:`day_totals`."""
         return {"delivered": self.delivered, "hard_bounce": self.hard_bounce, "soft_bounce": self.soft_bounce,
-                "deferred": self.deferred, "complaint": self.complaint, "attempted": self.attempted}
+                "deferred": self.deferred, "complaint": self.complaint,
+                ASYNC: self.remote_bounced, "attempted": self.attempted}
 
     def rates(self, min_volume=0):
         return rates(self, min_volume)

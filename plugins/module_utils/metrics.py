@@ -52,7 +52,8 @@ METRICS = {
     "mailfleet_ip_provider_daily_cap": (
         "gauge", "Messages the IP may send today to one mailbox provider.", IP_LABELS + ("provider",)),
     "mailfleet_ip_sent_yesterday": (
-        "gauge", "Messages that reached a final outcome yesterday (delivered + hard + soft bounces).",
+        "gauge", "Messages that reached a final outcome yesterday, each once (delivered + hard + soft bounces, "
+                 "less the remote bounces of delivered mail).",
         IP_LABELS),
     "mailfleet_ip_messages_yesterday": (
         "gauge", "Ledger counters of yesterday per outcome (deferred = delivery attempts deferred).",

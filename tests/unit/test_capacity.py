@@ -57,8 +57,8 @@ def test_day_totals_sums_providers_and_ignores_extra_keys():
            "yahoo": {"delivered": 5, "soft_bounce": 2}, "other": None}
     tot = day_totals(day)
     assert tot == {"delivered": 15, "hard_bounce": 1, "soft_bounce": 2, "deferred": 3, "complaint": 1,
-                   "attempted": 18}
-    assert day_totals(None) == dict.fromkeys(OUTCOMES + ("attempted",), 0)
+                   "async_bounce": 0, "attempted": 18}
+    assert day_totals(None) == dict.fromkeys(OUTCOMES + ("async_bounce", "attempted"), 0)
     assert is_sending(tot) and not is_sending(day_totals({}))
     assert is_sending(day_totals({"gmail": {"deferred": 1}}))  # only deferred: still a sending day
     assert fill_volume(tot) == 18
@@ -84,7 +84,7 @@ def test_tally_agrees_with_day_totals():
     t = Tally()
     for d in days:
         t.add_day(d)
-    merged = {k: sum(day_totals(d)[k] for d in days) for k in OUTCOMES + ("attempted",)}
+    merged = {k: sum(day_totals(d)[k] for d in days) for k in OUTCOMES + ("async_bounce", "attempted")}
     assert t.totals() == merged
     assert t["attempted"] == t.attempted == merged["attempted"]
     assert t.rates(0) == rates(merged)
@@ -313,3 +313,23 @@ def test_filters_use_the_contract():
     table = filters.mailfleet_caps_table(m, caps)
     assert "tenant alpha  pool alpha-pool  capacity today 200/day" in table
     assert "unreachable" in [line.split()[5] for line in table.splitlines() if "2001:db8::2" in line]
+
+
+def test_remote_bounces_of_delivered_mail_count_once():
+    """The ledger counts a remote (rb) bounce in hard/soft_bounce and in async_bounce: the message
+    was also counted delivered when the MX accepted it. Attempted counts it once; delivered loses it."""
+    rec = {"delivered": 100, "hard_bounce": 5, "soft_bounce": 3, "deferred": 10, "complaint": 1,
+           "async_bounce": 4, "remote_status": 2, "deferred_queue": 1,
+           "classes": {"reputation": 3, "mailbox_unknown": 4}}
+    assert attempted(rec) == 104 and delivered(rec) == 96
+    tot = day_totals({"gmail": rec})
+    assert tot["attempted"] == 104 and tot["async_bounce"] == 4
+    r = rates(tot)
+    assert r["hard_bounce"] == 5 / 104 and r["complaint"] == 1 / 96 and r["deferral"] == 10 / 114
+    t = Tally().add(rec)
+    assert t.attempted == 104 and t.rates() == r and t.totals() == tot
+    assert fill_volume(t) == fill_volume(tot) == 104
+    # older ledgers have no async_bounce; a damaged one can never add volume
+    assert attempted({"delivered": 3, "hard_bounce": 1}) == 4
+    assert attempted({"delivered": 3, "hard_bounce": 1, "async_bounce": 50}) == 3
+    assert Tally().add({"delivered": 3, "hard_bounce": 1, "async_bounce": 50}).attempted == 3
