@@ -1,5 +1,8 @@
 # -*- coding: utf-8 -*-
-"""Warmup engine: per-IP daily quotas that advance on real sending and on health.
+"""Warmup planner: per-IP daily quotas that advance on real sending and on health.
+
+The schedule grammar, defaults and thresholds live in ``schedule.py``; the state file codec in
+``states.py``.
 
 Pure Python, standard library only, no Ansible objects (it is imported by modules that run on
 PowerMTA hosts, by the controller-side playbooks, by tests and by benchmarks).
@@ -11,22 +14,24 @@ Vocabulary
   once warm (running at ``full_rate``); overrides ``pin_stage`` / ``max_stage`` are stage numbers
   (1..len(stages); ``len(stages) + 1`` pins / allows *warm*). The persisted state stores the
   0-based ``stage_index`` (``len(stages)`` = warm); reasons print stage numbers.
-* **attempted** (a day, a provider) = ``delivered + hard_bounce + soft_bounce``: messages that
-  reached a final outcome. Deferrals are SMTP attempts of messages still queued; they are not
-  counted in volume (they would be counted again when delivered or bounced).
-* **sending day** -- a ledger day (strictly before ``today``; today is incomplete) with
-  ``attempted + deferred > 0``. Days without sending never count toward anything.
-* **full day** -- a sending day at the current stage with ``attempted >= fill_ratio x stage
-  volume`` (SparkPost: an IP moves up only if it delivered more than 90 % of its stage volume).
-  Bounces count toward the fill because they used the cap (PowerMTA counts them against
-  ``max-msg-rate``); bounce rates are judged separately. An under-filled sending day neither
-  counts nor resets the count: an IP whose tenant does not need its cap does not need more.
+* **attempted**, **delivered**, **sending day**, the **fill volume** and the **rates** are
+  defined once, in ``capacity.py`` (attempted = delivered + hard + soft bounces; a sending day
+  has attempted + deferred > 0; only days strictly before ``today`` count, today is incomplete).
+  Days without sending never count toward anything.
+* **full day** -- a sending day at the current stage with ``capacity.fill_volume >= fill_ratio x
+  stage volume`` (SparkPost: an IP moves up only if it delivered more than 90 % of its stage
+  volume). An under-filled sending day neither counts nor resets the count: an IP whose tenant
+  does not need its cap does not need more.
+* **caps** -- every cap is ``capacity.ip_cap`` of the decided stage, standby and provider
+  back-off; the state stores the deployed ``daily`` and ``backoff`` (``stored_cap``).
 
 Rules (``plan_ip``), in order of precedence
 -------------------------------------------
 1. Same-day re-run: the state remembers the date it was planned for and the state it was planned
    from (``base``); planning again on that date re-plans from ``base``, so the same inputs give the
-   same result and the stage can never move more than once per day.
+   same result and the stage can never move more than once per day. A standby is written into
+   ``base`` the moment it happens: a listing that clears later the same day resumes a stage lower
+   (rule 6), exactly as when it clears the next day.
 2. No state (new IP or lost state file): stage 0, never derived from the calendar (``new``).
 3. Before ``warmup_start``: cap 0, out of the pool (``standby``), stage untouched.
 4. Standby (``health["standby"]`` true -- the health check decides, e.g. on a DNSBL listing and
@@ -58,360 +63,42 @@ from __future__ import absolute_import, division, print_function
 
 import bisect
 import datetime
-import json
 import math
-import re
+
+from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity
+from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import Tally, fill_volume, is_sending
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import stage_label as _stage_label
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import stage_min_days as _stage_min_days
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import thresholds_of
+from ansible_collections.mailfleet.fleet.plugins.module_utils.states import (
+    STATE_VERSION, date_of, new_state, validate_state)
 
 __metaclass__ = type
 
-STATE_VERSION = 1
+#: Every decision the planner takes (``unreachable``: the IP's host could not be read, nothing
+#: was planned and its cap is 0).
+ACTIONS = ("advance", "hold", "step_back", "standby", "resume", "rewarm", "warm", "pinned", "new", "unreachable")
 
-PROVIDER_NAMES = ("gmail", "microsoft", "yahoo", "other")
-LEDGER_FIELDS = ("delivered", "hard_bounce", "soft_bounce", "deferred", "complaint")
-
-ACTIONS = ("advance", "hold", "step_back", "standby", "resume", "rewarm", "warm", "pinned", "new")
-
-#: Defaults for ``schedule["thresholds"]``; every key can be overridden per schedule.
-DEFAULT_THRESHOLDS = {
-    # SparkPost auto-warmup: move up only after delivering > 90 % of the stage volume.
-    "fill_ratio": 0.9,
-    # ESPs and mailbox providers treat > 2 % hard bounces as a list-quality problem.
-    "max_hard_bounce_rate": 0.02,
-    # Gmail / Yahoo bulk-sender rule: spam rate must stay under 0.3 %.
-    "max_complaint_rate": 0.003,
-    # GreenArrow-style back-off: > 15 % deferrals means receivers are throttling this IP.
-    "max_deferral_rate": 0.15,
-    # Hold (do not advance) once a rate reaches 75 % of its threshold: stop before the cliff.
-    "near_limit": 0.75,
-    # Stages to go down when a rate is over its threshold.
-    "step_back": 1,
-    # SendGrid re-warms after 30 idle days; our stages are steeper (x2.5-x4 a week vs SendGrid's
-    # x1.4 a day), so resuming a stale reputation at a high stage costs more: re-warm after 21.
-    "idle_days": 21,
-    # Stages to go down per idle period.
-    "rewarm_step_back": 2,
-    # Do not judge rates on fewer messages (1 complaint in 50 mails is already 2 %).
-    "min_volume_for_rates": 200,
-    # Stages to go down when leaving standby (a listing means receivers distrust the IP).
-    "resume_step_back": 1,
-    # Factor applied to one provider's cap when that provider alone is over a threshold.
-    "provider_backoff": 0.5,
-}
-
-THRESHOLD_KEYS = tuple(sorted(DEFAULT_THRESHOLDS))
-
-# key -> (kind, low, low_inclusive, high, high_inclusive, what is expected)
-_THRESHOLD_SPECS = {
-    "fill_ratio": ("float", 0.0, False, 1.0, True, "a number greater than 0 and at most 1"),
-    "max_hard_bounce_rate": ("float", 0.0, False, 1.0, True, "a rate greater than 0 and at most 1"),
-    "max_complaint_rate": ("float", 0.0, False, 1.0, True, "a rate greater than 0 and at most 1"),
-    "max_deferral_rate": ("float", 0.0, False, 1.0, True, "a rate greater than 0 and at most 1"),
-    "near_limit": ("float", 0.0, False, 1.0, False, "a fraction greater than 0 and less than 1"),
-    "step_back": ("int", 1, True, None, None, "an integer number of stages, at least 1"),
-    "idle_days": ("int", 1, True, None, None, "an integer number of days, at least 1"),
-    "rewarm_step_back": ("int", 0, True, None, None, "an integer number of stages, at least 0"),
-    "min_volume_for_rates": ("int", 0, True, None, None, "an integer number of messages, at least 0"),
-    "resume_step_back": ("int", 0, True, None, None, "an integer number of stages, at least 0"),
-    "provider_backoff": ("float", 0.0, True, 1.0, False, "a factor at least 0 and less than 1"),
-}
-
-DEFAULT_MIN_DAYS = 7
-_SCHEDULE_KEYS = ("full_rate", "min_days", "name", "providers", "stages", "thresholds")
+# capacity rate name, threshold key, label
 _RATE_KEYS = (
-    ("hard_bounce_rate", "max_hard_bounce_rate", "hard bounces"),
-    ("complaint_rate", "max_complaint_rate", "complaints"),
-    ("deferral_rate", "max_deferral_rate", "deferrals"),
+    ("hard_bounce", "max_hard_bounce_rate", "hard bounces"),
+    ("complaint", "max_complaint_rate", "complaints"),
+    ("deferral", "max_deferral_rate", "deferrals"),
 )
-
-
-# --------------------------------------------------------------------------------------------
-# Schedule validation
-# --------------------------------------------------------------------------------------------
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not (
-        isinstance(value, float) and (math.isnan(value) or math.isinf(value)))
-
-
-def _typename(value):
-    if isinstance(value, bool):
-        return "a boolean (%s)" % ("yes" if value else "no")
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, str):
-        return "the string %r" % value
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
-def _check_positive_int(value, path, errors, what, minimum=1):
-    if not _is_int(value):
-        errors.append((path, "%s must be an integer >= %d, got %s" % (what, minimum, _typename(value))))
-        return None
-    if value < minimum:
-        errors.append((path, "%s must be an integer >= %d, got %d" % (what, minimum, value)))
-        return None
-    return value
-
-
-def normalize_schedule(raw, name=None):
-    """Validate a warmup schedule as written in the inventory.
-
-    Returns ``(schedule, errors)``. ``errors`` is a list of ``(key_path, message)`` such as
-    ``("stages[2]", "volume must be greater than the previous stage (500), got 400")``; when it
-    is not empty ``schedule`` is ``None``. The normalised schedule is
-    ``{"name", "stages": [{"volume", "min_days"}], "min_days", "full_rate",
-    "providers": {p: {"share": float|None, "cap": int|None}}, "thresholds": {all keys}}``
-    (thresholds merged over ``DEFAULT_THRESHOLDS``).
-    """
-    errors = []
-    if not isinstance(raw, dict):
-        return None, [("", "a schedule must be a mapping with at least 'stages', got %s" % _typename(raw))]
-    for key in sorted(k for k in raw if k not in _SCHEDULE_KEYS):
-        errors.append((str(key), "unknown key; expected one of %s" % ", ".join(_SCHEDULE_KEYS)))
-
-    sched_name = raw.get("name", name)
-    if sched_name is not None and not isinstance(sched_name, str):
-        errors.append(("name", "must be a string, got %s" % _typename(sched_name)))
-
-    min_days = DEFAULT_MIN_DAYS
-    if "min_days" in raw:
-        min_days = _check_positive_int(raw["min_days"], "min_days", errors,
-                                       "min_days (sending days per stage)") or DEFAULT_MIN_DAYS
-
-    stages = []
-    n_errors_before_stages = len(errors)
-    raw_stages = raw.get("stages")
-    if raw_stages is None:
-        errors.append(("stages", "is required: a list of daily volumes, e.g. [50, 200, 500], "
-                                 "or of {volume, min_days}"))
-    elif not isinstance(raw_stages, list) or not raw_stages:
-        errors.append(("stages", "must be a non-empty list of daily volumes or of {volume, min_days}, "
-                                 "got %s" % ("an empty list" if raw_stages == [] else _typename(raw_stages))))
-    else:
-        previous = None
-        for i, item in enumerate(raw_stages):
-            path = "stages[%d]" % i
-            volume, days = None, min_days
-            if isinstance(item, dict):
-                for key in sorted(k for k in item if k not in ("volume", "min_days")):
-                    errors.append(("%s.%s" % (path, key), "unknown key; expected volume, min_days"))
-                if "volume" not in item:
-                    errors.append((path, "volume is required (messages per day)"))
-                    continue
-                volume = item["volume"]
-                vpath = path + ".volume"
-                if "min_days" in item:
-                    days = _check_positive_int(item["min_days"], path + ".min_days", errors,
-                                               "min_days (sending days at this stage)")
-            elif _is_int(item) or isinstance(item, bool) or item is None or isinstance(item, (str, float, list)):
-                volume, vpath = item, path
-            else:
-                errors.append((path, "must be a daily volume (integer) or {volume, min_days}, got %s"
-                               % _typename(item)))
-                continue
-            if not _is_int(volume):
-                errors.append((vpath, "volume must be a positive integer (messages per day), got %s"
-                               % _typename(volume)))
-                continue
-            if volume <= 0:
-                errors.append((vpath, "volume must be a positive integer (messages per day), got %d" % volume))
-                continue
-            if previous is not None and volume <= previous:
-                errors.append((vpath, "volume must be greater than the previous stage (%d), got %d"
-                               % (previous, volume)))
-            previous = volume
-            if days is not None:
-                stages.append({"volume": volume, "min_days": days})
-
-    full_rate = stages[-1]["volume"] if stages else None
-    if "full_rate" in raw and raw["full_rate"] is not None:
-        fr = raw["full_rate"]
-        if not _is_int(fr) or fr <= 0:
-            errors.append(("full_rate", "must be a positive integer (messages per day once warm), got %s"
-                           % _typename(fr)))
-        elif stages and len(errors) == n_errors_before_stages and fr < stages[-1]["volume"]:
-            errors.append(("full_rate", "must be at least the last stage's volume (%d), got %d"
-                           % (stages[-1]["volume"], fr)))
-        else:
-            full_rate = fr
-
-    providers = {}
-    raw_prov = raw.get("providers")
-    if raw_prov is not None:
-        if not isinstance(raw_prov, dict):
-            errors.append(("providers", "must be a mapping provider -> {share} or {cap}, got %s"
-                           % _typename(raw_prov)))
-        else:
-            for prov in sorted(raw_prov, key=str):
-                spec = raw_prov[prov]
-                path = "providers.%s" % prov
-                if prov not in PROVIDER_NAMES:
-                    errors.append((path, "unknown provider; expected one of %s" % ", ".join(PROVIDER_NAMES)))
-                    continue
-                if _is_number(spec):
-                    spec = {"share": spec}
-                if not isinstance(spec, dict):
-                    errors.append((path, "must be a share (0 < x <= 1), {share: x} or {cap: n}, got %s"
-                                   % _typename(spec)))
-                    continue
-                extra = sorted(k for k in spec if k not in ("share", "cap"))
-                for key in extra:
-                    errors.append(("%s.%s" % (path, key), "unknown key; expected share or cap"))
-                if ("share" in spec) == ("cap" in spec):
-                    errors.append((path, "needs exactly one of share (0 < x <= 1 of the daily cap) "
-                                         "or cap (messages per day)"))
-                    continue
-                if "share" in spec:
-                    share = spec["share"]
-                    if not _is_number(share) or not 0 < share <= 1:
-                        errors.append((path + ".share", "must be a number greater than 0 and at most 1, "
-                                                        "got %s" % _typename(share)))
-                        continue
-                    providers[prov] = {"share": float(share), "cap": None}
-                else:
-                    cap = _check_positive_int(spec["cap"], path + ".cap", errors, "cap (messages per day)")
-                    if cap is not None:
-                        providers[prov] = {"share": None, "cap": cap}
-
-    thresholds = dict(DEFAULT_THRESHOLDS)
-    raw_th = raw.get("thresholds")
-    if raw_th is not None:
-        if not isinstance(raw_th, dict):
-            errors.append(("thresholds", "must be a mapping with keys among %s, got %s"
-                           % (", ".join(THRESHOLD_KEYS), _typename(raw_th))))
-        else:
-            for key in sorted(raw_th, key=str):
-                path = "thresholds.%s" % key
-                value = raw_th[key]
-                if key not in _THRESHOLD_SPECS:
-                    errors.append((path, "unknown threshold; expected one of %s" % ", ".join(THRESHOLD_KEYS)))
-                    continue
-                kind, lo, lo_inc, hi, hi_inc, expected = _THRESHOLD_SPECS[key]
-                ok = _is_int(value) if kind == "int" else _is_number(value)
-                if ok:
-                    ok = (value >= lo if lo_inc else value > lo)
-                if ok and hi is not None:
-                    ok = (value <= hi if hi_inc else value < hi)
-                if not ok:
-                    errors.append((path, "must be %s, got %s" % (expected, _typename(value))))
-                    continue
-                thresholds[key] = float(value) if kind == "float" else value
-
-    if errors:
-        return None, errors
-    return {
-        "name": sched_name,
-        "stages": stages,
-        "min_days": min_days,
-        "full_rate": full_rate,
-        "providers": providers,
-        "thresholds": thresholds,
-    }, []
 
 
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-
-
-def _parse_date(text):
-    if not isinstance(text, str) or not _DATE_RE.match(text):
-        raise ValueError("not a YYYY-MM-DD date: %r" % (text,))
-    return datetime.date(int(text[0:4]), int(text[5:7]), int(text[8:10]))
-
-
 def _as_date(value):
-    if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    return _parse_date(str(value))
-
-
-def _stage_volume(schedule, stage):
-    stages = schedule["stages"]
-    if stage >= len(stages):
-        return schedule.get("full_rate") or stages[-1]["volume"]
-    return stages[stage]["volume"]
-
-
-def _stage_min_days(schedule, stage):
-    stages = schedule["stages"]
-    if stage >= len(stages):
-        return stages[-1].get("min_days", DEFAULT_MIN_DAYS)
-    return stages[stage].get("min_days", DEFAULT_MIN_DAYS)
-
-
-def _stage_label(schedule, stage):
-    if stage >= len(schedule["stages"]):
-        return "warm (%d/day)" % _stage_volume(schedule, stage)
-    return "stage %d (%d/day)" % (stage + 1, _stage_volume(schedule, stage))
-
-
-def provider_caps(schedule, daily, backoff=None, factor=0.5):
-    """Per-provider caps for ``daily``: the smallest of daily, share x daily (floored) and cap,
-    for all four providers (``daily`` when the schedule does not limit a provider); providers in
-    ``backoff`` are then multiplied by ``factor`` (floored)."""
-    out = {}
-    conf = schedule.get("providers") or {}
-    for prov in PROVIDER_NAMES:
-        spec = conf.get(prov) or {}
-        cap = daily
-        if spec.get("share") is not None:
-            cap = min(cap, int(math.floor(spec["share"] * daily + 1e-9)))
-        if spec.get("cap") is not None:
-            cap = min(cap, int(spec["cap"]))
-        if backoff and prov in backoff:
-            cap = int(math.floor(cap * factor + 1e-9))
-        out[prov] = cap
-    return out
+    parsed = date_of(value if isinstance(value, (datetime.date, str)) else str(value))
+    if parsed is None:
+        raise ValueError("not a YYYY-MM-DD date: %r" % (value,))
+    return parsed
 
 
 def _pct(x):
     return "%.2f%%" % (100.0 * x) if x is not None else "n/a"
-
-
-class _Tally:
-    __slots__ = ("delivered", "hard", "soft", "deferred", "complaint")
-
-    def __init__(self):
-        self.delivered = self.hard = self.soft = self.deferred = self.complaint = 0
-
-    def add(self, rec):
-        g = rec.get
-        self.delivered += g("delivered", 0) or 0
-        self.hard += g("hard_bounce", 0) or 0
-        self.soft += g("soft_bounce", 0) or 0
-        self.deferred += g("deferred", 0) or 0
-        self.complaint += g("complaint", 0) or 0
-
-    def merge(self, other):
-        self.delivered += other.delivered
-        self.hard += other.hard
-        self.soft += other.soft
-        self.deferred += other.deferred
-        self.complaint += other.complaint
-
-    @property
-    def attempted(self):
-        return self.delivered + self.hard + self.soft
-
-    def rates(self, min_volume):
-        """Rates judged only on at least ``min_volume`` messages (None otherwise)."""
-        att = self.attempted
-        hb = self.hard / att if att >= min_volume and att > 0 else None
-        cr = self.complaint / self.delivered if att >= min_volume and self.delivered > 0 else None
-        tries = att + self.deferred
-        dr = self.deferred / tries if tries >= min_volume and tries > 0 else None
-        return {"hard_bounce_rate": hb, "complaint_rate": cr, "deferral_rate": dr}
 
 
 def _judge(rates, th):
@@ -436,23 +123,8 @@ def _worse(a, b):
 
 
 def _round_rates(rates):
-    return {k: (round(v, 6) if v is not None else None) for k, v in sorted(rates.items())}
-
-
-def new_state(stage, today_s):
-    return {
-        "version": STATE_VERSION,
-        "stage_index": stage,
-        "stage_since": today_s,
-        "standby": False,
-        "standby_since": None,
-        "last_sent": None,
-        "rewarm": None,
-        "planned_on": None,
-        "action": None,
-        "daily": 0,
-        "base": None,
-    }
+    """capacity.rates -> the decision's ``{"hard_bounce_rate": x, ...}`` (rounded)."""
+    return {k + "_rate": (round(v, 6) if v is not None else None) for k, v in sorted(rates.items())}
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,8 +138,7 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
     """
     today_d = _as_date(today)
     today_s = today_d.isoformat()
-    th = dict(DEFAULT_THRESHOLDS)
-    th.update(schedule.get("thresholds") or {})
+    th = thresholds_of(schedule)
     n_stages = len(schedule["stages"])
     overrides = overrides or {}
     ledger = ledger or {}
@@ -494,6 +165,11 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
         is_new = False
     cur["base"] = dict(base, base=None) if base is not None else None
     cur["stage_index"] = min(int(cur["stage_index"]), n_stages)
+    # a state refused by the integrity check is replaced by states.fallback_state, marked
+    # ``repair`` = today: that day the IP never advances and its rates are judged on every window
+    repair = cur.get("repair") == today_s
+    if not repair:
+        cur["repair"] = None
 
     # Ledger: complete days only (strictly before today), not before warmup_start.
     last_sent = cur.get("last_sent")
@@ -503,10 +179,7 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
             days.append(day)
     days.sort()
     for day in reversed(days):
-        t = _Tally()
-        for rec in ledger[day].values():
-            t.add(rec)
-        if t.attempted + t.deferred > 0:
+        if is_sending(Tally().add_day(ledger[day])):
             if last_sent is None or day > last_sent:
                 last_sent = day
             break
@@ -543,6 +216,13 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
         if not cur.get("standby"):
             cur["standby_since"] = today_s
         cur["standby"] = True
+        # Remember the standby the moment it happens: later runs of the same day re-plan from a
+        # base that is on standby, so a listing that clears the same day resumes a stage lower
+        # like any other instead of re-planning (and advancing) from the day's clean start.
+        if cur["base"] is None:
+            cur["base"] = dict(new_state(0, today_s), standby=True, standby_since=today_s)
+        elif not cur["base"].get("standby"):
+            cur["base"] = dict(cur["base"], standby=True, standby_since=today_s, daily=0, backoff=[])
         action = "standby"
         reason = "standby since %s: %s; cap 0, out of the pool; %s kept for resume" % (
             cur["standby_since"], "; ".join(why), _stage_label(schedule, cur["stage_index"]))
@@ -580,6 +260,8 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
             reason = "re-warming: no sending for %d days since %s (>= %d idle days): %s -> %s%s" % (
                 idle, last_sent, th["idle_days"] * periods, _stage_label(schedule, stage_before),
                 _stage_label(schedule, new), "; the stage count restarts" if new == stage_before else "")
+        elif repair:
+            action, reason, backoff, rates_out = _judge_repair(schedule, th, cur, ledger, days, decide)
         elif not is_new:
             action, reason, backoff, rates_out = _judge_stage(schedule, th, cur, ledger, days,
                                                                overrides, decide, n_stages, today_d)
@@ -598,17 +280,18 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
         raise AssertionError("no action decided")
 
     warm = cur["stage_index"] >= n_stages
-    daily = 0 if standby else _stage_volume(schedule, cur["stage_index"])
-    provs = provider_caps(schedule, daily, backoff, th["provider_backoff"])
+    cap = capacity.ip_cap(schedule, cur["stage_index"], standby, backoff)
     cur["planned_on"] = today_s
     cur["action"] = action
-    cur["daily"] = daily
+    cur["daily"] = cap["daily"]
+    # what the deployed provider caps were derived with: the stored caps reproduce them exactly
+    cur["backoff"] = sorted(backoff) if cap["daily"] else []
     cur["version"] = STATE_VERSION
     decision = {
-        "stage": None if warm else cur["stage_index"] + 1,
+        "stage": cap["stage"],
         "warm": warm,
-        "daily": daily,
-        "providers": provs,
+        "daily": cap["daily"],
+        "providers": cap["providers"],
         "standby": standby,
         "action": action,
         "reason": reason,
@@ -621,7 +304,7 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
     """Rules 8-12 for an IP that is neither new, standby, pinned nor re-warming."""
     stage = cur["stage_index"]
     since = cur["stage_since"]
-    volume = _stage_volume(schedule, stage)
+    volume = capacity.stage_volume(schedule, stage)
     need = _stage_min_days(schedule, stage)
     target = th["fill_ratio"] * volume
     min_vol = th["min_volume_for_rates"]
@@ -630,27 +313,26 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
     stage_days = []
     full_days = 0
     for day in days[bisect.bisect_left(days, since):]:
-        total = _Tally()
+        total = Tally()
         per = {}
         for prov, rec in ledger[day].items():
-            t = _Tally()
-            t.add(rec)
+            t = Tally().add(rec)
             per[prov] = t
             total.merge(t)
-        if total.attempted + total.deferred <= 0:
+        if not is_sending(total):
             continue
-        full = total.attempted >= target
+        full = fill_volume(total) >= target
         if full:
             full_days += 1
         stage_days.append((day, total, per, full))
 
     window = stage_days[-need:]
-    win_total = _Tally()
+    win_total = Tally()
     win_per = {}
     for _day, total, per, _full in window:
         win_total.merge(total)
         for prov, t in per.items():
-            win_per.setdefault(prov, _Tally()).merge(t)
+            win_per.setdefault(prov, Tally()).merge(t)
     win_rates = win_total.rates(min_vol)
     status = _judge(win_rates, th)
     last_rates = {}
@@ -687,8 +369,8 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
         "status": status[0],
     })
     summary = "%d message(s) over %d sending day(s): hard bounces %s, complaints %s, deferrals %s" % (
-        win_total.attempted, len(window), _pct(win_rates["hard_bounce_rate"]),
-        _pct(win_rates["complaint_rate"]), _pct(win_rates["deferral_rate"]))
+        win_total.attempted, len(window), _pct(win_rates["hard_bounce"]),
+        _pct(win_rates["complaint"]), _pct(win_rates["deferral"]))
 
     if status[0] == "over":
         new = max(0, stage - th["step_back"])
@@ -729,6 +411,52 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
         _stage_label(schedule, stage), _stage_label(schedule, stage + 1), full_days, need, summary), [], rates_out
 
 
+def _judge_repair(schedule, th, cur, ledger, days, decide):
+    """The day a refused state was replaced (``repair``): no advance, and the rates judged on every
+    window the stored state could have been judged on -- the last 1, 2, ... L sending days since
+    ``warmup_start`` (L = the schedule's longest ``min_days``) -- so a step back or a provider
+    back-off the real state would have applied is never missed. Both apply together."""
+    stage = cur["stage_index"]
+    min_vol = th["min_volume_for_rates"]
+    longest = max(_stage_min_days(schedule, i) for i in range(len(schedule["stages"]) + 1))
+    total, per = Tally(), {}
+    status, prov_status, n_days = ("ok", None), {}, 0
+    for day in reversed(days):
+        day_total, day_per = Tally(), {}
+        for prov, rec in ledger[day].items():
+            day_per[prov] = Tally().add(rec)
+            day_total.merge(day_per[prov])
+        if not is_sending(day_total):
+            continue
+        n_days += 1
+        total.merge(day_total)
+        for prov, t in day_per.items():
+            per.setdefault(prov, Tally()).merge(t)
+        status = _worse(status, _judge(total.rates(min_vol), th))
+        for prov, t in per.items():
+            prov_status[prov] = _worse(prov_status.get(prov, ("ok", None)), _judge(t.rates(min_vol), th))
+        if n_days >= longest:
+            break
+    rates = total.rates(min_vol)
+    rates_out = dict(_round_rates(rates), volume=total.attempted, deferred=total.deferred, window_days=n_days,
+                     status=status[0], providers={p: dict(_round_rates(per[p].rates(min_vol)), status=prov_status[p][0],
+                                                          volume=per[p].attempted) for p in sorted(per)})
+    over = [p for p in sorted(prov_status) if prov_status[p][0] == "over"]
+    summary = "%d message(s) over the last %d sending day(s): hard bounces %s, complaints %s, deferrals %s" % (
+        total.attempted, n_days, _pct(rates["hard_bounce"]), _pct(rates["complaint"]), _pct(rates["deferral"]))
+    why = "state refused and replaced today, no advance"
+    if status[0] == "over":
+        new = max(0, stage - th["step_back"])
+        decide(new)
+        return "step_back", "%s; %s: %d stage(s) down from %s to %s%s (%s)" % (
+            why, status[1], stage - new, _stage_label(schedule, stage), _stage_label(schedule, new),
+            "; %s cap x%g" % (", ".join(over), th["provider_backoff"]) if over else "", summary), over, rates_out
+    if over:
+        return "hold", "%s: holding at %s; %s over a threshold on a recent window: its cap x%g (%s)" % (
+            why, _stage_label(schedule, stage), ", ".join(over), th["provider_backoff"], summary), over, rates_out
+    return "hold", "%s: holding at %s (%s)" % (why, _stage_label(schedule, stage), summary), [], rates_out
+
+
 # --------------------------------------------------------------------------------------------
 # Fleet
 # --------------------------------------------------------------------------------------------
@@ -740,11 +468,27 @@ def _ip_schedule_name(model, ipinfo):
     return name
 
 
-def plan_fleet(model, states, ledgers, health, today):
+def _caps_entry(dec):
+    """The caps-contract part of a decision."""
+    return {"daily": dec["daily"], "providers": dec["providers"], "standby": dec["standby"],
+            "stage": dec["stage"], "reason": dec["reason"]}
+
+
+def _schedule_of(model, address, ipinfo):
+    sname = _ip_schedule_name(model, ipinfo)
+    schedule = (model.get("schedules") or {}).get(sname)
+    if schedule is None:
+        raise ValueError("IP %s: schedule %r is not defined in the fleet model" % (address, sname))
+    return sname, schedule
+
+
+def plan_fleet(model, states, ledgers, health, today, unreachable=None):
     """Plan every IP of the fleet model.
 
     ``states``: {ip: state}; ``ledgers``: {ip: {date: {provider: counters}}}; ``health``:
-    {ip: {"standby", "reason", "listed"}}. Returns ``(new_states, caps, report)`` where ``caps``
+    {ip: {"standby", "reason", "listed"}}; ``unreachable``: hosts that could not be read this run
+    (their IPs are not planned, get :func:`capacity.unreachable_cap` -- cap 0 -- and action
+    ``unreachable``, and have no new state). Returns ``(new_states, caps, report)`` where ``caps``
     follows the caps contract ({ip: {"daily", "providers", "standby", "stage", "reason"}}) and
     ``report`` = {"date", "ips": {ip: decision + tenant/host/schedule}, "capacity": {tenant: int},
     "actions": {action: count}}. IPs absent from the model are dropped from ``new_states``.
@@ -753,143 +497,89 @@ def plan_fleet(model, states, ledgers, health, today):
     states = states or {}
     ledgers = ledgers or {}
     health = health or {}
+    unreachable = set(unreachable or ())
     new_states, caps, ips_report, actions = {}, {}, {}, {}
     for address in sorted(model.get("ips") or {}):
         ipinfo = model["ips"][address]
-        sname = _ip_schedule_name(model, ipinfo)
-        schedule = (model.get("schedules") or {}).get(sname)
-        if schedule is None:
-            raise ValueError("IP %s: schedule %r is not defined in the fleet model" % (address, sname))
-        st, dec = plan_ip(schedule, states.get(address), ledgers.get(address), health.get(address),
-                          today_s, ipinfo.get("overrides") or {}, ipinfo.get("warmup_start"))
-        new_states[address] = st
-        caps[address] = {"daily": dec["daily"], "providers": dec["providers"], "standby": dec["standby"],
-                         "stage": dec["stage"], "reason": dec["reason"]}
+        sname, schedule = _schedule_of(model, address, ipinfo)
+        if ipinfo.get("host") in unreachable:
+            cap = capacity.unreachable_cap(ipinfo.get("host"))
+            dec = dict(cap, action="unreachable", warm=False, rates={})
+            caps[address] = cap
+        else:
+            st, dec = plan_ip(schedule, states.get(address), ledgers.get(address), health.get(address),
+                              today_s, ipinfo.get("overrides") or {}, ipinfo.get("warmup_start"))
+            new_states[address] = st
+            caps[address] = _caps_entry(dec)
         ips_report[address] = dict(dec, tenant=ipinfo.get("tenant"), host=ipinfo.get("host"), schedule=sname)
         actions[dec["action"]] = actions.get(dec["action"], 0) + 1
-    report = {"date": today_s, "ips": ips_report, "capacity": pool_capacity(model, caps),
+    report = {"date": today_s, "ips": ips_report, "capacity": capacity.pool_capacity(model, caps),
               "actions": dict(sorted(actions.items()))}
     return new_states, caps, report
 
 
-def caps_from_states(model, states, health, today):
+def stored_cap(schedule, state):
+    """The caps the last plan of ``state`` deployed, from the state alone (the hourly quota sync
+    and the campaign gate read these): its daily cap -- never above its stage's volume -- and the
+    provider caps derived from it with the provider back-off that plan applied."""
+    stage_index = min(int(state["stage_index"]), len(schedule["stages"]))
+    try:
+        stored = max(0, int(state.get("daily") or 0))
+    except (TypeError, ValueError):
+        stored = 0
+    daily = min(stored, capacity.stage_volume(schedule, stage_index))
+    backoff = [p for p in (state.get("backoff") or []) if p in capacity.PROVIDERS]
+    return {"daily": daily,
+            "providers": capacity.provider_caps(schedule, daily, backoff, capacity.backoff_factor(schedule)),
+            "standby": daily == 0, "stage": None if stage_index >= len(schedule["stages"]) else stage_index + 1,
+            "reason": "as planned on %s (%s)" % (state.get("planned_on"), state.get("action"))}
+
+
+def caps_from_states(model, states, health, today, unreachable=None, refused=None):
     """Today's caps from the stored states, without planning (the hourly quota sync).
 
-    An IP keeps the cap its last plan gave it (``daily``), except that a standby from the
-    inventory override or from ``health`` takes effect at once (cap 0). An IP with no state yet
-    gets what a first plan would give it (stage 1, or 0 before its ``warmup_start``).
+    An IP keeps the caps its last plan deployed (:func:`stored_cap`: the same numbers PowerMTA
+    enforces, provider back-off included), except that a standby from the inventory override or
+    from ``health`` takes effect at once (cap 0). An IP with no state yet gets what a first plan
+    would give it (stage 1, or 0 before its ``warmup_start``). IPs on ``unreachable`` hosts get
+    cap 0 (:func:`capacity.unreachable_cap`). IPs whose stored state was ``refused`` by the
+    integrity check (``{ip: why}``) get cap 0 until the next plan repairs them: nothing unproven
+    from a host reaches MailWizz or the campaign gate.
     Returns the caps contract ``{ip: {"daily", "providers", "standby", "stage", "reason"}}``.
     """
     today_s = _as_date(today).isoformat()
     states = states or {}
     health = health or {}
+    unreachable = set(unreachable or ())
+    refused = refused or {}
     caps = {}
     for address in sorted(model.get("ips") or {}):
         ipinfo = model["ips"][address]
-        schedule = (model.get("schedules") or {}).get(_ip_schedule_name(model, ipinfo))
-        if schedule is None:
-            raise ValueError("IP %s: its schedule is not defined in the fleet model" % address)
+        _sname, schedule = _schedule_of(model, address, ipinfo)
+        if ipinfo.get("host") in unreachable:
+            caps[address] = capacity.unreachable_cap(ipinfo.get("host"))
+            continue
+        if address in refused:
+            caps[address] = dict(capacity.ip_cap(schedule, 0, True), stage=None, reason=(
+                "stored warmup state refused (%s): cap 0 until the next warmup or health run repairs it"
+                % refused[address]))
+            continue
         state = states.get(address)
         overrides = ipinfo.get("overrides") or {}
         if state is None or state.get("planned_on") is None:
             _st, dec = plan_ip(schedule, None, None, health.get(address), today_s, overrides,
                                ipinfo.get("warmup_start"))
-            caps[address] = {"daily": dec["daily"], "providers": dec["providers"], "standby": dec["standby"],
-                             "stage": dec["stage"], "reason": dec["reason"]}
+            caps[address] = _caps_entry(dec)
             continue
         validate_state(state)
-        stage_index = int(state["stage_index"])
-        stage = None if stage_index >= len(schedule["stages"]) else stage_index + 1
+        cap = stored_cap(schedule, state)
         ip_health = health.get(address) or {}
-        if overrides.get("standby") or ip_health.get("standby"):
-            why = "standby override" if overrides.get("standby") else (ip_health.get("reason") or "health: standby")
-            caps[address] = {"daily": 0, "providers": provider_caps(schedule, 0), "standby": True,
-                             "stage": stage, "reason": why}
-            continue
-        daily = int(state.get("daily") or 0)
-        caps[address] = {"daily": daily, "providers": provider_caps(schedule, daily),
-                         "standby": bool(state.get("standby")), "stage": stage,
-                         "reason": "as planned on %s (%s)" % (state["planned_on"], state.get("action"))}
+        start = ipinfo.get("warmup_start")
+        if overrides.get("standby") or ip_health.get("standby") or (start and today_s < _as_date(start).isoformat()):
+            why = ("standby override" if overrides.get("standby") else
+                   (ip_health.get("reason") or "health: standby") if ip_health.get("standby") else
+                   "warmup starts on %s: not sending before that day" % _as_date(start).isoformat())
+            cap = capacity.ip_cap(schedule, min(int(state["stage_index"]), len(schedule["stages"])), True,
+                                  reason=why)
+        caps[address] = cap
     return caps
-
-
-def pool_capacity(model, caps):
-    """{tenant: sum of daily over its non-standby IPs} (every tenant of the model, 0 if none)."""
-    out = {t: 0 for t in (model.get("tenants") or {})}
-    for address, ipinfo in (model.get("ips") or {}).items():
-        cap = caps.get(address)
-        tenant = ipinfo.get("tenant")
-        if cap is None or tenant is None:
-            continue
-        out.setdefault(tenant, 0)
-        if not cap.get("standby"):
-            out[tenant] += int(cap.get("daily") or 0)
-    return dict(sorted(out.items()))
-
-
-# --------------------------------------------------------------------------------------------
-# State serialisation
-# --------------------------------------------------------------------------------------------
-_STATE_KEYS = {"version", "stage_index", "stage_since", "standby", "standby_since", "last_sent", "rewarm",
-               "planned_on", "action", "daily", "base"}
-
-
-def _check_date(value, what, allow_none=True):
-    if value is None and allow_none:
-        return
-    if not isinstance(value, str):
-        raise ValueError("%s must be a YYYY-MM-DD date, got %s" % (what, _typename(value)))
-    try:
-        _parse_date(value)
-    except ValueError:
-        raise ValueError("%s must be a YYYY-MM-DD date, got %r" % (what, value))
-
-
-def validate_state(state, what="state"):
-    """Raise ValueError (with a precise message) unless ``state`` is a valid per-IP state."""
-    if not isinstance(state, dict):
-        raise ValueError("%s must be a mapping, got %s" % (what, _typename(state)))
-    if state.get("version") != STATE_VERSION:
-        raise ValueError("%s: unsupported version %r (expected %d)" % (what, state.get("version"), STATE_VERSION))
-    if not _is_int(state.get("stage_index")) or state["stage_index"] < 0:
-        raise ValueError("%s: stage_index must be an integer >= 0, got %s" % (what, _typename(state.get("stage_index"))))
-    _check_date(state.get("stage_since"), what + ".stage_since", allow_none=False)
-    for key in ("standby_since", "last_sent", "planned_on"):
-        _check_date(state.get(key), "%s.%s" % (what, key))
-    if not isinstance(state.get("standby", False), bool):
-        raise ValueError("%s: standby must be a boolean" % what)
-    rw = state.get("rewarm")
-    if rw is not None and (not isinstance(rw, dict) or not _is_int(rw.get("periods"))):
-        raise ValueError("%s: rewarm must be null or {after, periods}" % what)
-    if state.get("base") is not None:
-        validate_state(state["base"], what + ".base")
-
-
-def load_states(text):
-    """Parse a warmup state file: ``{"version": 1, "ips": {ip: state}}`` -> {ip: state}.
-
-    Empty text gives {}; anything malformed raises ValueError."""
-    if text is None or not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ValueError("not valid JSON: %s" % exc)
-    if not isinstance(data, dict) or "ips" not in data:
-        raise ValueError("expected an object with 'version' and 'ips'")
-    if data.get("version") != STATE_VERSION:
-        raise ValueError("unsupported state file version %r (expected %d)" % (data.get("version"), STATE_VERSION))
-    ips = data["ips"]
-    if not isinstance(ips, dict):
-        raise ValueError("'ips' must be an object ip -> state")
-    for ip, st in ips.items():
-        validate_state(st, "ips[%s]" % ip)
-    return ips
-
-
-def dump_states(states):
-    """Serialise {ip: state} deterministically (sorted keys, trailing newline)."""
-    for ip, st in (states or {}).items():
-        validate_state(st, "ips[%s]" % ip)
-    return json.dumps({"version": STATE_VERSION, "ips": states or {}}, sort_keys=True, indent=1,
-                      separators=(",", ": ")) + "\n"

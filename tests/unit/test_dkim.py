@@ -6,7 +6,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import dkim, dnsauth, fleet
+from ansible_collections.mailfleet.fleet.plugins.module_utils import dkim, dnsauth, fleet, grammar
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_derive_selector_skips_taken():
     assert dkim.derive_selector("2026-11-22", {"mf202611a", "mf202611b"}) == "mf202611c"
     with pytest.raises(dkim.DKIMKeyError):
         dkim.derive_selector(day, {"mf202611" + c for c in "abcdefghijklmnopqrstuvwxyz"})
-    assert fleet.SELECTOR_RE.pattern == dkim.SELECTOR_RE.pattern
+    assert dkim.SELECTOR_RE is grammar.SELECTOR_RE
 
 
 def test_plan_rotation_default_and_explicit_selector():
@@ -160,7 +160,10 @@ def test_audit_selector_statuses(key):
     assert dkim.audit_selector("alpha.example.com", "s2", other, ok)["status"] == "mismatch"
     assert dkim.audit_selector("alpha.example.com", "s2", key, FakeCtx({}))["status"] == "missing"
     timeout = FakeCtx({name: ("TIMEOUT", [], "timed out")})
-    assert dkim.audit_selector("alpha.example.com", "s2", key, timeout)["status"] == "unknown"
+    unknown = dkim.audit_selector("alpha.example.com", "s2", key, timeout)
+    assert unknown["status"] == "unknown" and unknown["severity"] == "unknown"  # no answer is no failure
+    keep = dkim.retirement_verdict("alpha", "alpha.example.com", "s2", [{"selector": "s1", "key_file": "k"}], unknown)
+    assert keep["verdict"] == "keep"  # ... and never a success either
     revoked = FakeCtx({name: ("NOERROR", ["v=DKIM1; k=rsa; p="], "")})
     assert dkim.audit_selector("alpha.example.com", "s2", key, revoked)["status"] == "mismatch"
 

@@ -8,7 +8,7 @@ from fleetdata import caps_for, raw
 def model():
     m, errors = fleet.build_model(raw())
     assert not errors
-    return m
+    return fleet.with_smtp_passwords(m, {"alpha": "alpha secret"})
 
 
 def block(text, tag, name):
