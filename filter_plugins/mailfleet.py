@@ -10,11 +10,6 @@ import os
 from ansible_collections.mailfleet.fleet.plugins.module_utils import health, pmta_render, warmup
 
 
-def mailfleet_pmta_config(model, host, caps, settings=None):
-    """The PowerMTA configuration text of ``host``."""
-    return pmta_render.render_config(model, host, caps, settings)
-
-
 def mailfleet_dkim_keys(model, host, dkim_dir, base):
     """DKIM keys ``host`` needs, with ``src`` resolved against the inventory directory."""
     keys = pmta_render.host_dkim_keys(model, host, dkim_dir)
@@ -99,7 +94,6 @@ def mailfleet_planner_health(ips):
 class FilterModule(object):
     def filters(self):
         return {
-            "mailfleet_pmta_config": mailfleet_pmta_config,
             "mailfleet_dkim_keys": mailfleet_dkim_keys,
             "mailfleet_caps_table": mailfleet_caps_table,
             "mailfleet_observed": mailfleet_observed,

@@ -20,7 +20,10 @@ description:
     reloaded, and the task fails with PowerMTA's message.
   - Nothing is written when the content is unchanged, or in check mode. In diff mode the diff shows
     the configuration with SMTP passwords masked.
-  - Runs on the PowerMTA host; Python standard library only.
+  - The configuration is made on the controller by the action plugin of the same name, from
+    O(render) -- host view, template with typed filters, parse-back check -- and only a text that
+    holds exactly the host view is sent to the host (as O(content)). The module itself runs on the
+    PowerMTA host; Python standard library only.
 version_added: "0.1.0"
 author: mailfleet
 options:
@@ -28,8 +31,23 @@ options:
     description: The live PowerMTA configuration file.
     type: path
     default: /etc/pmta/config
+  render:
+    description:
+      - What to render, on the controller (consumed by the action plugin, never sent to the host)
+        with the keys C(model) (the fleet model), C(caps) (today's caps per IP), C(settings) (the
+        role's settings), C(host) (default the inventory host), C(template) (path of the Jinja2
+        template), C(roots) and C(host_paths) (path variables the role uses on the host, checked
+        before anything is created there).
+      - The action plugin requires it; the module never receives it.
+    type: dict
+  render_only:
+    description: Render and check on the controller only; nothing is sent to the host.
+    type: bool
+    default: false
   content:
-    description: The new configuration text. It contains SMTP passwords, so it is never logged.
+    description:
+      - The configuration text, set by the action plugin from O(render) after its checks; a task
+        cannot give it. It contains SMTP passwords, so it is never logged.
     type: str
     required: true
   owner:
@@ -82,16 +100,22 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Deploy the rendered configuration
+- name: Render and check on the controller only (nothing reaches the host)
   mailfleet.fleet.pmta_config:
+    render:
+      model: "{{ hostvars['localhost']['mailfleet_model'] }}"
+      caps: "{{ hostvars['localhost']['mailfleet_caps'] }}"
+    render_only: true
+
+- name: Deploy the configuration
+  mailfleet.fleet.pmta_config:
+    render:
+      model: "{{ hostvars['localhost']['mailfleet_model'] }}"
+      caps: "{{ hostvars['localhost']['mailfleet_caps'] }}"
+      settings: {postmaster: postmaster@example.com}
     path: /etc/pmta/config
-    content: "{{ lookup('ansible.builtin.file', 'rendered.conf') }}"
     group: pmta
     mode: "0640"
-
-- name: Reload after the DKIM keys changed even if the config did not
-  mailfleet.fleet.pmta_config:
-    content: "{{ rendered }}"
     reload: always
 """
 
@@ -165,6 +189,9 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", default="/etc/pmta/config"),
+            # render and render_only are consumed by the action plugin, which sets content
+            render=dict(type="dict", no_log=True),
+            render_only=dict(type="bool", default=False),
             content=dict(type="str", required=True, no_log=True),
             owner=dict(type="str"),
             group=dict(type="str"),
