@@ -20,7 +20,8 @@ for path in (os.path.join(ROOT, "collections"), os.path.join(ROOT, "tests")):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import fleet, pmta_render, warmup  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils import fleet, warmup  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.plugin_utils.pmta_template import render_host  # noqa: E402
 
 TENANTS = ("alpha", "beta", "gamma", "delta")
 
@@ -48,7 +49,8 @@ def validate_and_render(inventory, today="2026-11-22"):
     model, errors = fleet.build_model(inventory)
     assert not errors, errors[:3]
     caps = warmup.caps_from_states(model, {}, {}, today)
-    return sum(len(pmta_render.render_config(model, host, caps)) for host in model["hosts"])
+    passwords = {name: t["smtp_password"] for name, t in model["tenants"].items() if t.get("smtp_password")}
+    return sum(len(render_host(model, host, caps, None, passwords)[0]) for host in model["hosts"])
 
 
 def bench_render(quick):

@@ -44,8 +44,13 @@ _ZERO_WIDTH_BIDI = frozenset(
 )
 
 
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*\Z")
+
+
 def bad_char(text):
     """The first character of ``text`` in the forbidden class, or None."""
+    if _PRINTABLE_ASCII.match(text):  # the common case, without a loop in Python
+        return None
     for ch in text:
         code = ord(ch)
         if code < 0x20 or code == 0x7F or 0x80 <= code <= 0x9F:

@@ -160,6 +160,14 @@ smtp-service require-auth allow-auth allow-starttls disable-mx-rollup run-as-roo
 RATE = _W("max-msg-rate max-smtp-msg-rate backoff-max-msg-rate source-ip-max-msg-rate max-connect-rate "
           "max-cold-virtual-mta-msg")
 INCLUDABLE = {None, "source", "domain", "virtual-mta", "smtp-pattern-list"}
+# Directives that may appear several times in one block (lists); any other one twice in the same
+# block is refused: PowerMTA would keep the last, and a second `source` or `password` is what an
+# injected line looks like.
+REPEATABLE = _W("""
+postmaster smtp-listener http-access http-api-key include domain-key virtual-mta mx reply mail-from
+rcpt-to header smtp-source-host relay-domain relay-address name-server alias spool remove-header
+domain-macro address address-file domain map-header-to-field pattern-list
+""")
 # Blocks whose directives hold regular expressions, where '<' and '>' are ordinary characters.
 PATTERN_BLOCKS = {"smtp-pattern-list", "pattern-list", "rewrite-list"}
 # Blocks that take no argument; every other block takes exactly one.
@@ -366,12 +374,17 @@ class ConfigChecker:
         return self
 
     def walk(self, nodes, display, context=None, parent=None):
+        seen = {}
         for node in nodes:
             if node.kind == "block":
                 self._block(node, display, context)
                 self.walk(node.children, display, node.name, node)
-            else:
-                self._directive(node.name, node.args, display, node.line, context, parent)
+                continue
+            if node.name in seen and node.name not in REPEATABLE:
+                self.add(display, node.line, "%s is set twice in %s (also at line %d)" % (
+                    node.name, "<%s>" % context if context else "the global context", seen[node.name]))
+            seen.setdefault(node.name, node.line)
+            self._directive(node.name, node.args, display, node.line, context, parent)
 
     def _block(self, node, display, context):
         tag, number = node.name, node.line
@@ -433,8 +446,8 @@ class ConfigChecker:
         if name == "include":
             self._include(args, display, number, context, parent)
             return
-        if name in BOOLEAN and args[0].lower() not in ("yes", "no", "true", "false"):
-            self.add(display, number, "%s expects yes|no|true|false, got %r" % (name, args[0]))
+        if name in BOOLEAN and (len(args) != 1 or args[0].lower() not in ("yes", "no", "true", "false")):
+            self.add(display, number, "%s expects yes|no|true|false, got %r" % (name, " ".join(args)))
         if name in RATE:
             if len(args) != 1 or not RATE_RE.match(args[0]) and not (
                     name == "max-cold-virtual-mta-msg" and all(RATE_RE.match(a) for a in args[0].split(","))):

@@ -124,20 +124,33 @@ class Field:
     """One value of the host view: its grammar class (``kind``), the ``value`` as the inventory,
     the role or the planner gave it, and ``what`` -- the variable or key it comes from."""
 
-    __slots__ = ("kind", "value", "what")
+    __slots__ = ("kind", "value", "what", "_text")
 
     def __init__(self, kind, value, what):
         if kind not in _FORMATS:
             raise ValueError("unknown field kind %r" % kind)
         self.kind, self.value, self.what = kind, value, what
+        self._text = None
 
     def __repr__(self):
         return "Field(%s, %s)" % (self.kind, self.what)  # never the value: it may be a password
 
 
 def format_value(field):
-    """The field's value as PowerMTA reads it (unquoted), or :class:`GrammarError` naming ``what``."""
-    return str(_FORMATS[field.kind](field.value, field.what))
+    """The field's value as PowerMTA reads it (unquoted), or :class:`GrammarError` naming ``what``.
+
+    Whatever its grammar class allows elsewhere (an e-mail address may hold a '#'), a value in
+    the configuration holds none of '#' (a comment starts there, quoted or not), '<', '>' or '"';
+    only a comment may."""
+    if field._text is None:
+        text = str(_FORMATS[field.kind](field.value, field.what))
+        if field.kind != "comment":
+            for ch in grammar.PMTA_VALUE_FORBIDDEN + '"':
+                if ch in text:
+                    raise GrammarError(field.what, "contains %r, which a PowerMTA configuration value cannot hold%s" % (
+                        ch, " ('#' starts a comment, even inside quotes)" if ch == "#" else ""))
+        field._text = text
+    return field._text
 
 
 def quote(text):
@@ -658,7 +671,10 @@ def parse_back(text, view, display="config"):
     checker = ConfigChecker(check_files=False)
     checker.walk(nodes, display)
     problems += [((p.line,), str(p)) for p in checker.finish()]
-    problems += _differences(nodes, expected_tree(view))
+    try:
+        problems += _differences(nodes, expected_tree(view))
+    except GrammarError as exc:
+        problems.append(((), "the host view holds a value its grammar refuses: %s" % exc))
     return redact(problems, view_secrets(view), text)
 
 

@@ -27,7 +27,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils import pmta_render
 from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import GrammarError
-from ansible_collections.mailfleet.fleet.plugins.module_utils.pmta_render import Field, format_value, quote
+from ansible_collections.mailfleet.fleet.plugins.module_utils.pmta_render import Field, quote
 
 # The template's one copy lives in the role; the action plugin passes the role's path, tests and
 # benchmarks use this default (the repository layout).
@@ -58,7 +58,7 @@ def _typed(*kinds, **options):
         if field.kind not in kinds:
             raise TemplateMisuse("%s is a %s value, printed with the filter for %s" % (
                 field.what, field.kind, "/".join(kinds)))
-        text = format_value(field)
+        text = pmta_render.format_value(field)
         return Checked(quote(text) if quoted else text)
     typed_filter.__name__ = "pmta_" + kinds[0]
     return typed_filter
@@ -109,17 +109,24 @@ def environment():
     return env
 
 
+_COMPILED = {}
+
+
 def load_template(path=None):
+    """The compiled template at ``path`` (default: the role's), compiled once per content."""
     path = path or DEFAULT_TEMPLATE
     try:
         with open(path, "r", encoding="utf-8") as handle:
             source = handle.read()
     except (IOError, OSError) as exc:
         raise RenderError("cannot read the configuration template %s: %s" % (path, exc.strerror or exc))
-    try:
-        return environment().from_string(source)
-    except TemplateError as exc:
-        raise RenderError("the configuration template %s is not valid Jinja2: %s" % (path, exc))
+    if source not in _COMPILED:
+        try:
+            _COMPILED.clear()
+            _COMPILED[source] = environment().from_string(source)
+        except TemplateError as exc:
+            raise RenderError("the configuration template %s is not valid Jinja2: %s" % (path, exc))
+    return _COMPILED[source]
 
 
 def render_view(view, template=None):

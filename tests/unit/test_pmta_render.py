@@ -148,10 +148,17 @@ def _render_error(m, host, caps, pw=None, settings=None, template=None):
     raise AssertionError("the configuration was rendered")
 
 
+def _bypass(monkeypatch, kind):
+    """Make the grammar of ``kind`` let anything through (filter and expected tree alike)."""
+    original = pmta_render.format_value
+    monkeypatch.setattr(pmta_render, "format_value",
+                        lambda field: field.value if field.kind == kind else original(field))
+
+
 def test_a_password_that_smuggles_a_relay_past_a_bypassed_grammar_is_caught(monkeypatch):
     m = model()
     secret = "Hunter2-secret" + RELAY_BLOCK
-    monkeypatch.setitem(pmta_render._FORMATS, "password", lambda value, what: value)  # the grammar missed it
+    _bypass(monkeypatch, "password")  # the grammar missed it
     message = _render_error(m, "pmta-1", caps_for(m), {"alpha": secret})
     assert message.startswith("host pmta-1: the rendered configuration does not hold exactly the host view")
     assert "rendered config:51: a line that comes from an SMTP password (not shown) relays without authentication" \
@@ -165,7 +172,7 @@ def test_a_host_name_that_smuggles_a_directive_past_a_bypassed_grammar_is_caught
     m = model()
     host = "pmta-1\nalways-allow-relaying yes\n#"
     m["hosts"][host] = m["hosts"].pop("pmta-1")
-    monkeypatch.setitem(pmta_render._FORMATS, "comment", lambda value, what: value)
+    _bypass(monkeypatch, "comment")
     message = _render_error(m, host, caps_for(m))
     assert "the global context relays without authentication" in message
     assert "line 3: always-allow-relaying yes is not in the host view" in message
@@ -174,7 +181,7 @@ def test_a_host_name_that_smuggles_a_directive_past_a_bypassed_grammar_is_caught
 def test_a_ptr_name_that_opens_a_block_past_a_bypassed_grammar_is_caught(monkeypatch):
     m = model()
     m["hosts"]["pmta-1"]["ips"][0]["hostname"] = "mta1.alpha.example.com\n<source 10.0.0.0/8>\nsmtp-service yes\n</source>"
-    monkeypatch.setitem(pmta_render._FORMATS, "hostname", lambda value, what: value)
+    _bypass(monkeypatch, "hostname")
     message = _render_error(m, "pmta-1", caps_for(m))
     assert "<source> is not allowed inside <virtual-mta>" in message
     assert "<source 10.0.0.0/8> in <virtual-mta alpha-192-0-2-1> is not in the host view" in message
@@ -182,9 +189,23 @@ def test_a_ptr_name_that_opens_a_block_past_a_bypassed_grammar_is_caught(monkeyp
 
 def test_a_listener_that_adds_an_argument_past_a_bypassed_grammar_is_caught(monkeypatch):
     m = model()
-    monkeypatch.setitem(pmta_render._FORMATS, "listener", lambda value, what: value)
+    _bypass(monkeypatch, "listener")
     message = _render_error(m, "pmta-1", caps_for(m), settings={"smtp_listeners": ["0.0.0.0:25 source=mailfleet-beta"]})
     assert "smtp-listener 0.0.0.0:25 source=mailfleet-beta is not in the host view" in message
+
+
+def test_a_filter_that_lets_a_value_through_unchecked_is_caught(monkeypatch):
+    m = model()
+    monkeypatch.setitem(pmta_template.FILTERS, "pmta_password", lambda field: pmta_template.Checked(field.value))
+    pmta_template._COMPILED.clear()
+    try:
+        message = _render_error(m, "pmta-1", caps_for(m), {"alpha": "Hunter2-secret" + RELAY_BLOCK})
+    finally:
+        pmta_template._COMPILED.clear()
+    assert "relays without authentication" in message
+    assert "the host view holds a value its grammar refuses: mailfleet_tenants.alpha.smtp_password: contains " \
+           "U+000A (LINE FEED)" in message
+    assert "Hunter2" not in message and "password y" not in message
 
 
 def _tampered(m, old, new, count=1):
