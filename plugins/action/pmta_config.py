@@ -38,9 +38,9 @@ def _smtp_passwords(task_vars, model):
 def check_host_inputs(render):
     """The path variables the role uses on the host, before anything is created there: each must
     be a plain absolute path (``roots`` may also be empty). Raises GrammarError naming the variable."""
-    for name, value in sorted((render.get("roots") or {}).items()):
+    for name, value in (render.get("roots") or {}).items():  # in the role's order: mailfleet_root first
         grammar.root(value, name)
-    for name, value in sorted((render.get("host_paths") or {}).items()):
+    for name, value in (render.get("host_paths") or {}).items():
         grammar.path(value, name)
 
 
