@@ -323,3 +323,18 @@ def test_passwords_powermta_cannot_hold_are_refused_without_showing_them():
         message = _render_error(m, "pmta-1", caps_for(m), {"alpha": bad})
         assert message.startswith("host pmta-1: mailfleet_tenants.alpha.smtp_password: ") and why in message
         assert bad not in message and bad[2:] not in message
+
+
+def test_what_the_host_side_module_imports_stays_stdlib_only():
+    """pmta_config (the module) runs on PowerMTA hosts: pmta_render and pmta_check must not pull in
+    jinja2, Ansible or any other third-party package; the template lives in plugin_utils."""
+    import subprocess
+    import sys
+    from helpers import ROOT
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from ansible_collections.mailfleet.fleet.plugins.module_utils import pmta_render, pmta_check\n"
+            "third = sorted(m.split('.')[0] for m in sys.modules if m.split('.')[0] in "
+            "('jinja2', 'ansible', 'yaml', 'markupsafe'))\n"
+            "print(','.join(third))\n" % (ROOT + "/collections"))
+    out = subprocess.run([sys.executable, "-I", "-c", code], stdout=subprocess.PIPE, universal_newlines=True, check=True)
+    assert out.stdout.strip() == ""
