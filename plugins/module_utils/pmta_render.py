@@ -396,6 +396,7 @@ def host_view(model, host, caps, settings=None, passwords=None):
                                        "rollup": Field("name", "%s.rollup" % name, "mailfleet_providers.%s" % name),
                                        "by_ip": isinstance(pattern, str) and "*" in pattern})
 
+    format_value(view["dkim_dir"])  # the key paths below are built from it: check it first
     keys = host_dkim_keys(model, host, cfg["paths"]["dkim_dir"]) if by_tenant else []
     view["tenants"] = []
     for tenant_name in sorted(by_tenant):
