@@ -48,5 +48,8 @@ simulate: venv
 plan: venv
 	bash scripts/plan.sh $(or $(INVENTORY),inventories/demo)
 
+# Stops demo services left running (by their recorded process ids), then drops every state of
+# the demo and the tests (.work/: demo hosts, MailWizz stand-in data, MariaDB data directory).
 clean:
+	-test -x $(PY) && $(PY) tests/setup/demo.py stop
 	rm -rf .work

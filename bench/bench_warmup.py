@@ -17,8 +17,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if os.path.join(ROOT, "collections") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "collections"))
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import (  # noqa: E402
-    dump_states, load_states, normalize_schedule, plan_fleet)
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import normalize_schedule  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.states import dump_states, load_states  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_fleet  # noqa: E402
 
 TODAY = datetime.date(2024, 6, 1)
 DAYS = 90

@@ -10,6 +10,10 @@
 # scripts/plan_summary.py prints one plan: per playbook and host, what would change, or
 # "no changes". Nothing is changed anywhere: every playbook runs in check mode.
 #
+# On the demo inventory the plan runs against the demo's services: the MailWizz stand-in is
+# started from the state `make demo` saved in .work/demo-services/ (empty before the first demo)
+# for the duration of the plan, and stopped after it.
+#
 # Environment:
 #   MAILFLEET_PLAN_PLAYBOOKS   playbooks to plan (default: "deploy mailwizz", those that exist)
 #   MAILFLEET_PLAN_OUT         directory of the run logs and records (default: .work/plan)
@@ -54,6 +58,27 @@ for pb in ${MAILFLEET_PLAN_PLAYBOOKS:-deploy mailwizz}; do
     fi
 done
 
+services_args=()
+demo_inventory="$(realpath -m inventories/demo/hosts.yml)"
+if [ "$(realpath -m "$inventory")" = "$demo_inventory" ]; then
+    ready="$out/demo-services.ready"
+    rm -f "$ready"
+    "$repo/.venv/bin/python" tests/setup/demo.py serve --ready "$ready" > "$out/demo-services.log" 2>&1 &
+    services_pid=$!
+    trap 'kill "$services_pid" 2>/dev/null; wait "$services_pid" 2>/dev/null' EXIT
+    for _ in $(seq 1 150); do
+        [ -s "$ready" ] && break
+        kill -0 "$services_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ ! -s "$ready" ]; then
+        echo "plan: the demo's MailWizz stand-in did not start; see $out/demo-services.log" >&2
+        exit 1
+    fi
+    services_args=(-e "@$(cat "$ready")")
+    echo "plan: demo services from .work/demo-services (MailWizz stand-in, pid $services_pid)" >&2
+fi
+
 status=0
 records=()
 for pb in "${playbooks[@]}"; do
@@ -65,7 +90,8 @@ for pb in "${playbooks[@]}"; do
     fi
     echo "plan: ansible-playbook -i $inventory playbooks/$pb.yml --check --diff (log: $log)" >&2
     MAILFLEET_PLAN_JSON="$out/$pb.json" \
-        ansible-playbook -i "$inventory" "playbooks/$pb.yml" --check --diff "$@" >> "$log" 2>&1
+        ansible-playbook -i "$inventory" "playbooks/$pb.yml" --check --diff "${services_args[@]}" "$@" \
+        >> "$log" 2>&1
     rc=$?
     records+=("$out/$pb.json")
     if [ "$rc" -ne 0 ]; then

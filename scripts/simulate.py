@@ -25,8 +25,8 @@ ROOT = os.path.dirname(HERE)
 if os.path.join(ROOT, "collections") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "collections"))
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import (  # noqa: E402
-    normalize_schedule, plan_fleet)
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import normalize_schedule  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_fleet  # noqa: E402
 
 START = datetime.date(2024, 3, 4)
 # The team's plan (seed 002): 50 -> 200 -> 500 -> 1500 -> 5000 -> 10000 a day, a stage a week.

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 """Alerts for health events: Telegram and a generic JSON webhook, deduplicated by event id.
 
-Standard library only. Dedupe state is a JSON file on the controller::
+Controller side, on the project's one HTTP stack (``http_session``: ``requests`` with a pooled
+session; an alert POST is not replayed once it may have reached the server - the dedupe state
+retries it on the next run instead). Dedupe state is a JSON file on the controller::
 
     {"sent": {"<channel>|<event id>": "<UTC timestamp sent>"}}
 
@@ -15,13 +17,9 @@ import datetime
 import json
 import os
 
-try:  # Python 3
-    from urllib.error import HTTPError, URLError
-    from urllib.request import Request, urlopen
-except ImportError:  # pragma: no cover
-    from urllib2 import HTTPError, Request, URLError, urlopen
-
 from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write
+from ansible_collections.mailfleet.fleet.plugins.module_utils.http_session import (
+    HttpConfigError, HttpSession, TransportError)
 
 __metaclass__ = type
 
@@ -104,38 +102,43 @@ def prune(state, now, retain_days):
 
 
 # ---- transports ---------------------------------------------------------------------------------
-def _post_json(url, payload, headers=None, timeout=10.0, secrets=(), what="webhook"):
-    data = json.dumps(payload).encode("utf-8")
-    hdrs = {"Content-Type": "application/json", "User-Agent": "mailfleet-alert/1"}
-    hdrs.update(headers or {})
-    req = Request(url, data=data, headers=hdrs, method="POST")
+def make_session(timeout=10.0, http_options=None):
+    """The HTTP session of one dispatch (pooled; POSTs never replayed; TLS/proxy options)."""
+    options = dict(http_options or {})
+    options.setdefault("timeout", timeout)
     try:
-        resp = urlopen(req, timeout=timeout)
-        try:
-            body = resp.read()
-            status = resp.getcode()
-        finally:
-            resp.close()
-    except HTTPError as exc:
-        detail = ""
-        try:
-            detail = exc.read().decode("utf-8", "replace")[:200]
-        except Exception:
-            pass
-        raise AlertError(redact("%s POST failed: HTTP %s %s" % (what, exc.code, detail), secrets))
-    except (URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise AlertError(redact("%s POST failed: %s" % (what, reason), secrets))
-    return status, body
+        return HttpSession(options, retries=2, user_agent="mailfleet-alert/1")
+    except HttpConfigError as exc:
+        raise AlertError("alerts: %s" % exc)
 
 
-def send_telegram(token, chat_id, text, api_base=TELEGRAM_API, timeout=10.0):
+def _post_json(url, payload, headers=None, timeout=10.0, secrets=(), what="webhook", session=None):
+    data = json.dumps(payload).encode("utf-8")
+    hdrs = {"Content-Type": "application/json"}
+    hdrs.update(headers or {})
+    own = session is None
+    session = session or make_session(timeout)
+    try:
+        resp = session.send("POST", url, hdrs, data, idempotent=False)
+    except TransportError as exc:
+        raise AlertError(redact("%s POST failed: %s" % (what, exc), secrets))
+    finally:
+        if own:
+            session.close()
+    if not 200 <= resp.status < 300:
+        detail = resp.body[:200].decode("utf-8", "replace")
+        raise AlertError(redact("%s POST failed: HTTP %s %s" % (what, resp.status, detail), secrets))
+    return resp.status, resp.body
+
+
+def send_telegram(token, chat_id, text, api_base=TELEGRAM_API, timeout=10.0, session=None):
     """POST {api_base}/bot{token}/sendMessage; raises AlertError (token redacted)."""
     if not token or not chat_id:
         raise AlertError("telegram: bot token and chat_id are required")
     url = "%s/bot%s/sendMessage" % (api_base.rstrip("/"), token)
     status, body = _post_json(url, {"chat_id": chat_id, "text": text, "disable_web_page_preview": True},
-                              timeout=timeout, secrets=[token], what="telegram sendMessage")
+                              timeout=timeout, secrets=[token], what="telegram sendMessage",
+                              session=session)
     try:
         parsed = json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
@@ -145,17 +148,17 @@ def send_telegram(token, chat_id, text, api_base=TELEGRAM_API, timeout=10.0):
     return status
 
 
-def send_webhook(url, event, text, headers=None, timeout=10.0):
+def send_webhook(url, event, text, headers=None, timeout=10.0, session=None):
     """POST a JSON body {"event": {...}, "text": "..."} to url."""
     secrets = list((headers or {}).values())
     status, _ = _post_json(url, {"source": "mailfleet", "event": event, "text": text}, headers=headers,
-                           timeout=timeout, secrets=secrets, what="webhook")
+                           timeout=timeout, secrets=secrets, what="webhook", session=session)
     return status
 
 
 # ---- dispatch -----------------------------------------------------------------------------------
 def dispatch(events, channels, state_path=None, check_mode=False, now=None, retain_days=400, timeout=10.0,
-             prefix="mailfleet"):
+             prefix="mailfleet", http_options=None):
     """Send every new event on every channel.
 
     channels: ``{"telegram": {"token", "chat_id", "api_base"}, "webhook": {"url", "headers"}}``
@@ -171,6 +174,20 @@ def dispatch(events, channels, state_path=None, check_mode=False, now=None, reta
     active = [(name, cfg) for name, cfg in sorted((channels or {}).items()) if cfg]
     if not active:
         raise ValueError("no alert channel configured (telegram and/or webhook)")
+    session = None if check_mode else make_session(timeout, http_options)
+    try:
+        _send_all(events, active, state, out, stamp, prefix, timeout, check_mode, session)
+    finally:
+        if session is not None:
+            session.close()
+    changed = json.dumps(state, sort_keys=True) != before
+    if changed and state_path and not check_mode:
+        save_state(state_path, state)
+    out["state_changed"] = changed
+    return out
+
+
+def _send_all(events, active, state, out, stamp, prefix, timeout, check_mode, session):
     for name, cfg in active:
         todo = pending(events, state, name)
         todo_ids = {e["id"] for e in todo}
@@ -182,9 +199,10 @@ def dispatch(events, channels, state_path=None, check_mode=False, now=None, reta
                 continue
             try:
                 if name == "telegram":
-                    send_telegram(cfg["token"], cfg["chat_id"], text, cfg.get("api_base") or TELEGRAM_API, timeout)
+                    send_telegram(cfg["token"], cfg["chat_id"], text, cfg.get("api_base") or TELEGRAM_API,
+                                  timeout, session=session)
                 elif name == "webhook":
-                    send_webhook(cfg["url"], ev, text, cfg.get("headers"), timeout)
+                    send_webhook(cfg["url"], ev, text, cfg.get("headers"), timeout, session=session)
                 else:
                     raise AlertError("unknown channel %s" % name)
             except AlertError as exc:
@@ -193,8 +211,3 @@ def dispatch(events, channels, state_path=None, check_mode=False, now=None, reta
                 continue
             state["sent"][_key(name, ev["id"])] = stamp
             out["sent"].append({"id": ev["id"], "channel": name})
-    changed = json.dumps(state, sort_keys=True) != before
-    if changed and state_path and not check_mode:
-        save_state(state_path, state)
-    out["state_changed"] = changed
-    return out

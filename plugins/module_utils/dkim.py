@@ -242,7 +242,8 @@ def audit_selector(domain, selector, private_key, ctx):
         return {"name": name, "status": "missing", "severity": "fail",
                 "message": "no DKIM record at %s (%s)" % (name, rcode)}
     if rcode != "NOERROR":
-        return {"name": name, "status": "unknown", "severity": "fail",
+        # No answer is not an answer: unknown, never a failed check (and never "published").
+        return {"name": name, "status": "unknown", "severity": "unknown",
                 "message": "DKIM lookup of %s failed (%s)" % (name, err or rcode)}
     recs = [t for t in txts if "p=" in t or t.startswith("v=DKIM1")]
     if len(recs) != 1:

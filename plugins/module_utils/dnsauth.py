@@ -9,7 +9,15 @@ DKIM (checkdmarc does no DKIM), FCrDNS and the Gmail/Yahoo readiness verdict are
 Every check returns a plain dict::
 
     {"check": "spf|dkim|dmarc|fcrdns", "subject": "example.test" | "192.0.2.10",
-     "severity": "ok|warn|fail", "messages": [str, ...], "details": {...}}
+     "severity": "ok|warn|fail|unknown", "messages": [str, ...], "details": {...}}
+
+``fail`` and ``warn`` are verdicts on real DNS answers. ``unknown`` means a lookup the check needs
+got no answer -- timeout, SERVFAIL, REFUSED, network error -- and ``details.cause`` says which
+(``messages`` say so in words, never "no record"): an unknown check is neither failed nor passed,
+changes no readiness state and raises no alert (health.evaluate_dns_auth keeps the last verdict).
+Lookups go through :mod:`dnsbatch` (a server found dead is not waited for again in the same audit);
+checkdmarc gets a dnspython resolver that records every lookup that got no answer, so a checkdmarc
+"record not found" that was really a timeout becomes ``unknown``.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -19,10 +27,11 @@ import ipaddress
 
 __metaclass__ = type
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsbl
+from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsbatch, dnsbl
 
 try:
     import dns.exception
+    import dns.rdatatype
     import dns.resolver
     import dns.reversename
 
@@ -47,10 +56,12 @@ try:
 except ImportError:  # pragma: no cover
     HAS_CRYPTOGRAPHY = False
 
-SEVERITIES = ("ok", "warn", "fail")
+SEVERITIES = ("ok", "warn", "fail", "unknown")
 _RANK = {"ok": 0, "warn": 1, "fail": 2}
 DKIM_MIN_BITS = 1024
 DKIM_RECOMMENDED_BITS = 2048
+ANSWERED = dnsbatch.ANSWERED
+CAUSES = dnsbl.CAUSES
 
 
 def _result(check, subject, severity, messages, **details):
@@ -58,36 +69,100 @@ def _result(check, subject, severity, messages, **details):
             "details": details}
 
 
+def _unknown(check, subject, what, rcode, error, **details):
+    """The check could not be made: ``what`` (e.g. "TXT _dmarc.a.test") got no answer."""
+    cause = CAUSES.get(rcode, "error")
+    return _result(check, subject, "unknown", ["%s %s: unknown, the DNS lookup of %s got no answer (%s: %s)" % (
+        check.upper() if check != "fcrdns" else "FCrDNS", subject, what, cause, error or rcode)],
+        cause=cause.split()[0].lower(), rcode=rcode, error=error, **details)
+
+
 def worst(severities):
+    """Worst of ok/warn/fail (``unknown`` is not a verdict and is left out)."""
     out = "ok"
     for s in severities:
+        if s == "unknown":
+            continue
         if _RANK.get(s, 2) > _RANK[out]:
             out = s
     return out
 
 
+class DNSUnknown(Exception):
+    """A lookup got no answer: ``what``, ``rcode`` (TIMEOUT|SERVFAIL|REFUSED|NETWORK|ERROR), ``error``."""
+
+    def __init__(self, what, rcode, error):
+        Exception.__init__(self, "%s: %s (%s)" % (what, rcode, error))
+        self.what, self.rcode, self.error = what, rcode, error
+
+
+if HAS_DNSPYTHON:
+    class RecordingResolver(dns.resolver.Resolver):
+        """A dnspython resolver (explicit nameservers) that remembers every lookup that got no answer
+        and was not answered later: checkdmarc turns timeouts into "record not found"."""
+
+        def __init__(self, nameservers, timeout):
+            dns.resolver.Resolver.__init__(self, configure=False)
+            self.nameservers = list(nameservers)
+            self.lifetime = float(timeout)
+            self.timeout = min(1.0, float(timeout))
+            self.cache = None
+            self.failures = {}
+
+        def resolve(self, qname, rdtype=dns.rdatatype.A, *args, **kwargs):
+            key = "%s %s" % (dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype)),
+                             str(qname).rstrip(".").lower())
+            try:
+                answer = dns.resolver.Resolver.resolve(self, qname, rdtype, *args, **kwargs)
+            except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+                self.failures.pop(key, None)
+                raise
+            except Exception as exc:
+                self.failures[key] = dnsbl.exception_outcome(exc)
+                raise
+            self.failures.pop(key, None)
+            return answer
+
+        def first_failure(self):
+            """(what, rcode, error) of the first lookup still unanswered, or None."""
+            for key in sorted(self.failures):
+                out = self.failures[key]
+                return key, out["rcode"], out.get("error", "")
+            return None
+
+
 class Ctx:
-    """Resolver context: explicit nameservers only."""
+    """Resolver context: explicit nameservers only. :meth:`query` goes through :mod:`dnsbatch`
+    (one view of dead servers for the whole audit); ``resolver`` is the recording dnspython
+    resolver handed to checkdmarc."""
 
     def __init__(self, nameservers, timeout=2.0):
         self.nameservers = [dnsbl.parse_nameserver(n) for n in nameservers or []]
         if not self.nameservers:
             raise dnsbl.DNSBLConfigError("nameservers are required (no fallback to /etc/resolv.conf)")
         self.timeout = float(timeout)
-        self.resolver = dnsbl.build_resolver(self.nameservers, timeout)
+        self.targets = [(n.address, int(n.port)) for n in self.nameservers]
+        self.batch = dnsbatch.Resolver(timeout=self.timeout)
+        self.resolver = RecordingResolver(self.nameservers, self.timeout)
 
     def query(self, name, rtype):
-        """(status, [text answers]); status NOERROR|NXDOMAIN|NODATA|SERVFAIL|REFUSED|TIMEOUT|ERROR."""
+        """(status, [text answers], error); status NOERROR|NXDOMAIN|NODATA (answers) or
+        TIMEOUT|SERVFAIL|REFUSED|NETWORK|ERROR (no answer, error says why)."""
         try:
-            ans = self.resolver.resolve(name, rtype, search=False)
-        except Exception as exc:
-            out = dnsbl._exception_outcome(exc)
-            return out["rcode"], [], out.get("error", "")
-        if rtype == "TXT":
-            vals = [b"".join(r.strings).decode("utf-8", "replace") for r in ans]
-        else:
-            vals = [r.to_text() for r in ans]
-        return "NOERROR", vals, ""
+            out = self.batch.resolve([(name, rtype, self.targets)])[0]
+        except (ValueError, dns.exception.DNSException) as exc:  # a name dnspython cannot encode
+            return "ERROR", [], "cannot ask for %r: %s" % (name, exc)
+        return out["rcode"], list(out["answers"]), out.get("error", "")
+
+    def answer(self, name, rtype):
+        """The answers, [] for NXDOMAIN/NODATA; raises DNSUnknown when there is no answer."""
+        status, vals, err = self.query(name, rtype)
+        if status not in ANSWERED:
+            raise DNSUnknown("%s %s" % (rtype, name.rstrip(".")), status, err)
+        return vals
+
+    def checkdmarc_failure(self):
+        return self.resolver.first_failure()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,7 +197,8 @@ def _addr_match(ip, addresses, v4=32, v6=128):
 def spf_evaluate(parsed, ip, domain, lookup=None, depth=0):
     """Pure walk of a checkdmarc-parsed SPF record: the result (pass|fail|softfail|neutral|unknown)
     this record gives ``ip``, and the matching term. ``lookup(name, 'A'|'AAAA'|'MX')`` supplies
-    addresses checkdmarc did not keep (mx hosts); without it mx terms yield ``unknown``."""
+    addresses checkdmarc did not keep (mx hosts; it may raise :class:`DNSUnknown`, which propagates);
+    without it mx terms yield ``unknown``."""
     if depth > 10 or not parsed:
         return "unknown", "recursion limit"
     ip = ipaddress.ip_address(ip)
@@ -164,32 +240,36 @@ def spf_evaluate(parsed, ip, domain, lookup=None, depth=0):
 
 
 def audit_spf(domain, ips, ctx):
-    """SPF of domain: exists, syntax, ≤ 10 lookups, ≤ 2 void lookups (checkdmarc), and covers
-    every sending IP with ``pass``."""
+    """SPF of domain: exists, syntax, <= 10 lookups, <= 2 void lookups (checkdmarc), and covers
+    every sending IP with ``pass``. Any lookup without an answer makes it ``unknown``."""
+    status, _vals, err = ctx.query(domain, "TXT")
+    if status not in ANSWERED:
+        return _unknown("spf", domain, "TXT %s" % domain, status, err)
+    ctx.resolver.failures.clear()
     try:
         res = cd_spf.get_spf_record(domain, nameservers=ctx.nameservers, resolver=ctx.resolver,
                                     timeout=ctx.timeout, retries=1)
-    except cd_spf.SPFTooManyDNSLookups as exc:
-        return _result("spf", domain, "fail", ["SPF needs more than 10 DNS lookups (RFC 7208 4.6.4): %s" % exc],
-                       error="too_many_lookups", dns_lookups=(getattr(exc, "data", None) or {}).get("dns_lookups"))
-    except cd_spf.SPFTooManyVoidDNSLookups as exc:
-        return _result("spf", domain, "fail", ["SPF has more than 2 void DNS lookups (RFC 7208 4.6.4): %s" % exc],
-                       error="too_many_void_lookups",
-                       void_dns_lookups=(getattr(exc, "data", None) or {}).get("void_dns_lookups"))
-    except cd_spf.SPFSyntaxError as exc:
-        return _result("spf", domain, "fail", ["SPF syntax error: %s" % exc], error="syntax")
-    except cd_spf.SPFRecordNotFound as exc:
-        return _result("spf", domain, "fail", ["no usable SPF record: %s" % exc], error="not_found")
-    except (cd_spf.SPFError, dns.exception.DNSException) as exc:
-        return _result("spf", domain, "fail", ["SPF check failed: %s" % exc], error=type(exc).__name__)
+        error = None
+    except Exception as exc:  # checkdmarc's own errors and dnspython's
+        res, error = None, exc
+    failed = ctx.checkdmarc_failure()
+    if failed:
+        return _unknown("spf", domain, *failed)
+    if error is not None:
+        return _spf_error(domain, error)
 
     def lookup(name, rtype):
-        return ctx.query(name, rtype)[1]
+        return ctx.answer(name, rtype)
 
-    messages, sev = [], "ok"
+    messages, sev, unknown = [], "ok", None
     coverage = {}
     for ip in ips:
-        verdict, term = spf_evaluate(res.get("parsed") or {}, ip, domain, lookup)
+        try:
+            verdict, term = spf_evaluate(res.get("parsed") or {}, ip, domain, lookup)
+        except DNSUnknown as exc:
+            coverage[str(ip)] = {"result": "unknown", "term": "lookup of %s" % exc.what}
+            unknown = unknown or exc
+            continue
         coverage[str(ip)] = {"result": verdict, "term": term}
         if verdict != "pass":
             sev = "fail" if verdict in ("fail", "softfail", "neutral") else worst([sev, "warn"])
@@ -198,13 +278,32 @@ def audit_spf(domain, ips, ctx):
     if all_q in ("pass", None) and not (res.get("parsed") or {}).get("redirect"):
         sev = worst([sev, "warn" if all_q is None else "fail"])
         messages.append("SPF of %s ends without a restrictive all (%s)" % (domain, "+all" if all_q == "pass" else "none"))
+    details = dict(record=res.get("record"), dns_lookups=res.get("dns_lookups"),
+                   void_dns_lookups=res.get("void_dns_lookups"), coverage=coverage)
+    if unknown is not None and sev != "fail":
+        return _unknown("spf", domain, unknown.what, unknown.rcode, unknown.error, **details)
     for w in res.get("warnings") or []:
         messages.append("checkdmarc: %s" % w)
     if sev == "ok":
         messages.insert(0, "SPF ok: %d lookups, %d void, all sending IPs pass" % (
             res.get("dns_lookups", 0), res.get("void_dns_lookups", 0)))
-    return _result("spf", domain, sev, messages, record=res.get("record"), dns_lookups=res.get("dns_lookups"),
-                   void_dns_lookups=res.get("void_dns_lookups"), coverage=coverage)
+    return _result("spf", domain, sev, messages, **details)
+
+
+def _spf_error(domain, exc):
+    """A checkdmarc SPF error on real answers -> failed check."""
+    if isinstance(exc, cd_spf.SPFTooManyDNSLookups):
+        return _result("spf", domain, "fail", ["SPF needs more than 10 DNS lookups (RFC 7208 4.6.4): %s" % exc],
+                       error="too_many_lookups", dns_lookups=(getattr(exc, "data", None) or {}).get("dns_lookups"))
+    if isinstance(exc, cd_spf.SPFTooManyVoidDNSLookups):
+        return _result("spf", domain, "fail", ["SPF has more than 2 void DNS lookups (RFC 7208 4.6.4): %s" % exc],
+                       error="too_many_void_lookups",
+                       void_dns_lookups=(getattr(exc, "data", None) or {}).get("void_dns_lookups"))
+    if isinstance(exc, cd_spf.SPFSyntaxError):
+        return _result("spf", domain, "fail", ["SPF syntax error: %s" % exc], error="syntax")
+    if isinstance(exc, cd_spf.SPFRecordNotFound):
+        return _result("spf", domain, "fail", ["no usable SPF record: %s" % exc], error="not_found")
+    return _result("spf", domain, "fail", ["SPF check failed: %s" % exc], error=type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,9 +392,10 @@ def dkim_evaluate(domain, selector, record, private_key=None):
 def audit_dkim(domain, selector, key_file, ctx, key_pem=None):
     subject = "%s._domainkey.%s" % (selector, domain)
     status, txts, err = ctx.query(subject, "TXT")
+    if status not in ANSWERED:
+        return _unknown("dkim", subject, "TXT %s" % subject, status, err)
     if status != "NOERROR":
-        what = "no DKIM record" if status in ("NXDOMAIN", "NODATA") else "DKIM lookup failed (%s)" % (err or status)
-        return _result("dkim", subject, "fail", ["%s at %s" % (what, subject)], rcode=status)
+        return _result("dkim", subject, "fail", ["no DKIM record at %s (%s)" % (subject, status)], rcode=status)
     recs = [t for t in txts if "p=" in t or t.startswith("v=DKIM1")]
     if len(recs) != 1:
         return _result("dkim", subject, "fail", ["expected one DKIM record at %s, found %d" % (subject, len(recs))])
@@ -356,11 +456,19 @@ def dmarc_evaluate(domain, res, spf_domain=None, dkim_domain=None):
 
 
 def audit_dmarc(domain, ctx, spf_domain=None, dkim_domain=None):
+    name = "_dmarc.%s" % domain
+    status, _vals, err = ctx.query(name, "TXT")
+    if status not in ANSWERED:
+        return _unknown("dmarc", domain, "TXT %s" % name, status, err)
+    ctx.resolver.failures.clear()
     try:
         res = cd_dmarc.check_dmarc(domain, nameservers=ctx.nameservers, resolver=ctx.resolver,
                                    timeout=ctx.timeout, retries=1)
     except Exception as exc:  # checkdmarc reports most errors in the dict; be safe
         res = {"record": None, "error": "%s: %s" % (type(exc).__name__, exc)}
+    failed = ctx.checkdmarc_failure()
+    if failed:
+        return _unknown("dmarc", domain, *failed)
     return dmarc_evaluate(domain, res, spf_domain, dkim_domain)
 
 
@@ -372,25 +480,35 @@ def audit_fcrdns(ip, hostname, ctx):
     addr = ipaddress.ip_address(ip)
     rev = dns.reversename.from_address(str(addr)).to_text()
     status, ptrs, err = ctx.query(rev, "PTR")
-    ptrs = [p.rstrip(".").lower() for p in ptrs]
     want = (hostname or "").rstrip(".").lower()
-    if status != "NOERROR" or not ptrs:
-        what = "no PTR record" if status in ("NOERROR", "NXDOMAIN", "NODATA") else "PTR lookup failed (%s)" % (err or status)
-        return _result("fcrdns", str(addr), "fail", ["%s for %s" % (what, addr)], ptr=[], hostname=want, rcode=status)
-    confirmed = []
+    if status not in ANSWERED:
+        return _unknown("fcrdns", str(addr), "PTR %s" % rev.rstrip("."), status, err, ptr=[], hostname=want)
+    ptrs = [p.rstrip(".").lower() for p in ptrs]
+    if not ptrs:
+        return _result("fcrdns", str(addr), "fail", ["no PTR record for %s (%s)" % (addr, status)], ptr=[],
+                       hostname=want, rcode=status)
+    confirmed, unanswered = [], {}
+    rtype = "A" if addr.version == 4 else "AAAA"
     for name in ptrs:
-        st, vals, _ = ctx.query(name, "A" if addr.version == 4 else "AAAA")
-        if st == "NOERROR" and any(ipaddress.ip_address(v) == addr for v in vals):
+        st, vals, e = ctx.query(name, rtype)
+        if st not in ANSWERED:
+            unanswered[name] = (st, e)
+        elif any(ipaddress.ip_address(v) == addr for v in vals):
             confirmed.append(name)
+    details = dict(ptr=ptrs, confirmed=confirmed, hostname=want, rcode=status)
+    if want and want not in ptrs:
+        return _result("fcrdns", str(addr), "fail", [
+            "PTR of %s is %s, not the configured hostname/HELO %s" % (addr, ", ".join(ptrs), want)], **details)
+    pending = want if want in unanswered else (None if confirmed else next(iter(sorted(unanswered)), None))
+    if pending is not None:
+        st, e = unanswered[pending]
+        return _unknown("fcrdns", str(addr), "%s %s" % (rtype, pending), st, e, **details)
     messages, sev = [], "ok"
     if not confirmed:
         sev = "fail"
         messages.append("PTR %s of %s does not resolve back to %s (not forward-confirmed)" % (
             ", ".join(ptrs), addr, addr))
-    if want and want not in ptrs:
-        sev = "fail"
-        messages.append("PTR of %s is %s, not the configured hostname/HELO %s" % (addr, ", ".join(ptrs), want))
-    elif want and want not in confirmed and confirmed:
+    elif want and want not in confirmed:
         sev = "fail"
         messages.append("configured hostname %s does not resolve to %s" % (want, addr))
     if len(ptrs) > 1:
@@ -398,7 +516,7 @@ def audit_fcrdns(ip, hostname, ctx):
         messages.append("%s has %d PTR records; use exactly one" % (addr, len(ptrs)))
     if sev == "ok":
         messages.insert(0, "FCrDNS ok: %s ⇄ %s" % (addr, want or ptrs[0]))
-    return _result("fcrdns", str(addr), sev, messages, ptr=ptrs, confirmed=confirmed, hostname=want)
+    return _result("fcrdns", str(addr), sev, messages, **details)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,9 +531,13 @@ NOT_CHECKED = [
 
 def readiness(domain, results):
     """Pure: the Gmail/Yahoo bulk-sender verdict for a domain from its SPF, DKIM, DMARC and the
-    FCrDNS results of its sending IPs → ``{"domain", "ready": bool, "severity", "failed": [...],
-    "warnings": [...], "not_checked": [...]}``."""
-    failed, warns = [], []
+    FCrDNS results of its sending IPs -> ``{"domain", "ready": True|False|None, "severity",
+    "failed": [...], "warnings": [...], "unknown": [...], "not_checked": [...]}``.
+
+    ``ready`` is False only on a real failure; when a check is unknown (no DNS answer) and none
+    failed it is None -- not ready, not failed: the verdict is not known this run.
+    """
+    failed, warns, unknown = [], [], []
     seen = set()
     for r in results:
         seen.add(r["check"])
@@ -424,12 +546,19 @@ def readiness(domain, results):
             failed.append("%s: %s" % (label, "; ".join(r["messages"])))
         elif r["severity"] == "warn":
             warns.append("%s: %s" % (label, "; ".join(r["messages"])))
+        elif r["severity"] == "unknown":
+            unknown.append("%s: %s" % (label, "; ".join(r["messages"])))
     for needed in ("spf", "dkim", "dmarc", "fcrdns"):
         if needed not in seen:
             failed.append("%s not checked (required by Gmail/Yahoo bulk-sender rules)" % needed.upper())
-    sev = "fail" if failed else ("warn" if warns else "ok")
-    return {"domain": domain, "ready": not failed, "severity": sev, "failed": failed, "warnings": warns,
-            "not_checked": list(NOT_CHECKED)}
+    if failed:
+        ready, sev = False, "fail"
+    elif unknown:
+        ready, sev = None, "unknown"
+    else:
+        ready, sev = True, ("warn" if warns else "ok")
+    return {"domain": domain, "ready": ready, "severity": sev, "failed": failed, "warnings": warns,
+            "unknown": unknown, "not_checked": list(NOT_CHECKED)}
 
 
 def audit(domains, ips, nameservers, timeout=2.0):

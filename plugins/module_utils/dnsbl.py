@@ -1,38 +1,56 @@
 # -*- coding: utf-8 -*-
-"""DNSBL checks for sending IPs (controller side; needs dnspython).
+"""DNSBL checks for sending IPs and domains (controller side; needs dnspython).
 
 Two layers:
 
-* pure: :func:`query_name`, :func:`zone_query_base`, :func:`interpret`, :func:`summarize` — no I/O;
-  :func:`interpret` turns one raw DNS outcome into a result dict following RFC 5782 and each
-  list's documented return codes.
-* I/O: :func:`check` runs every IP × zone lookup concurrently (thread pool by default, or
-  dnspython's asyncio resolver) against explicitly configured nameservers only — a resolver is
-  never built from ``/etc/resolv.conf``: Spamhaus refuses public resolvers and answers them with
-  127.255.255.254, which must not become a "listing".
+* pure: :func:`normalize_zones` / :func:`validate_zones` (the ``mailfleet_dnsbl_zones`` grammar),
+  :func:`query_name`, :func:`zone_query_base`, :func:`interpret`, :func:`summarize` -- no I/O;
+  :func:`interpret` turns one raw DNS outcome into a result dict following RFC 5782 and the
+  declared kind of the zone.
+* I/O: :func:`check` sends every IP x zone lookup through :mod:`dnsbatch` (many queries in flight on
+  one UDP socket per nameserver; a dead or silent server costs one timeout for the whole batch)
+  against explicitly configured nameservers only -- never ``/etc/resolv.conf``: Spamhaus refuses
+  public resolvers and answers them with 127.255.255.254, which must not become a "listing".
 
-Result dict (one per IP and zone)::
+Zone kinds (declared with ``kind:``; the known real names get theirs by default, and a kind that
+contradicts a known name is refused):
 
-    {"zone": "zen.spamhaus.org", "ip": "192.0.2.10", "status": "listed|clean|unknown|error",
-     "code": "127.0.0.4" | None, "codes": [...], "meaning": "XBL ...", "reason": "TXT text" | None}
+``spamhaus-zen``  Spamhaus ZEN and its parts (SBL, CSS, XBL, PBL, DROP) -- public
+                  ``zen.spamhaus.org``, DQS ``<key>.zen.dq.spamhaus.net``, or a local mirror under
+                  any name; strict code table (an undocumented code is an error).
+``spamhaus-dbl``  Spamhaus DBL, a *domain* list (``dbl.spamhaus.org``, ``<key>.dbl.dq.spamhaus.net``):
+                  queried with the tenant sending domains, never with IPs.
+``spamrats``      SpamRATS (named codes, any other 127/8 code still a listing).
+``generic``       RFC 5782: an A answer in 127.0.0.0/8 is a listing (optional ``codes`` names them).
 
-``listed`` is an A answer in 127.0.0.0/8 other than 127.0.0.1 (and, for lists with a known code
-table such as Spamhaus, a documented listing code). ``clean`` is NXDOMAIN (or a name without an A
-record). ``unknown`` is no usable answer (timeout, SERVFAIL, REFUSED). ``error`` is an answer that
-cannot mean a listing: 127.0.0.1, anything outside 127/8 (NXDOMAIN-rewriting resolvers), Spamhaus
-127.255.255.x error codes, an undocumented code on a list with a strict code table.
+Whatever the kind, these are never a listing (status ``error``): 127.0.0.1, any answer outside
+127.0.0.0/8 (NXDOMAIN-rewriting resolvers), and 127.255.255.0/24 -- the band where Spamhaus (on its
+public zones, DQS and mirrors alike) puts its error answers .252 (typo in the zone), .254 (query via a
+public/open resolver) and .255 (over quota). A zone that is really a Spamhaus mirror but declared
+``generic`` therefore still never turns an error answer into a standby.
+
+Result dict (one per subject and zone)::
+
+    {"zone": "zen.spamhaus.org", "name": "Spamhaus ZEN", "ip": "192.0.2.10", "critical": true,
+     "status": "listed|clean|unknown|error", "code": "127.0.0.4" | None, "codes": [...],
+     "meaning": "XBL ...", "reason": "TXT text" | None, "cause": None | "timeout|servfail|..."}
+
+(``"domain"`` instead of ``"ip"`` for a domain list). ``listed`` is a listing answer; ``clean`` is
+NXDOMAIN (or a name without an A record). ``unknown`` is no usable answer -- timeout, SERVFAIL,
+REFUSED, network error -- and ``cause`` says which. ``error`` is an answer that cannot mean a
+listing (see above, and an undocumented code on a strict kind). ``unknown`` and ``error`` never
+change the health state.
 """
 from __future__ import absolute_import, division, print_function
 
-import asyncio
 import ipaddress
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 __metaclass__ = type
 
+from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsbatch, grammar
+
 try:
-    import dns.asyncresolver
     import dns.exception
     import dns.nameserver
     import dns.rdatatype
@@ -44,7 +62,7 @@ except ImportError:  # pragma: no cover - reported by the modules
 
 STATUSES = ("listed", "clean", "unknown", "error")
 
-SPAMHAUS_CODES = {
+SPAMHAUS_ZEN_CODES = {
     "127.0.0.2": "SBL: Spamhaus SBL data (direct spam source / spam operation)",
     "127.0.0.3": "CSS: Spamhaus CSS (snowshoe / low-reputation sending)",
     "127.0.0.4": "XBL: exploits / CBL (compromised host, botnet, open proxy)",
@@ -55,31 +73,77 @@ SPAMHAUS_CODES = {
     "127.0.0.10": "PBL: ISP-maintained policy block list (not meant to send direct-to-MX)",
     "127.0.0.11": "PBL: Spamhaus-maintained policy block list (not meant to send direct-to-MX)",
 }
+SPAMHAUS_CODES = SPAMHAUS_ZEN_CODES  # the name earlier releases used
+SPAMHAUS_DBL_CODES = {
+    "127.0.1.2": "DBL: spam domain",
+    "127.0.1.4": "DBL: phishing domain",
+    "127.0.1.5": "DBL: malware domain",
+    "127.0.1.6": "DBL: botnet C&C domain",
+    "127.0.1.102": "DBL: abused legitimate domain (spam)",
+    "127.0.1.103": "DBL: abused spammed redirector domain",
+    "127.0.1.104": "DBL: abused legitimate domain (phishing)",
+    "127.0.1.105": "DBL: abused legitimate domain (malware)",
+    "127.0.1.106": "DBL: abused legitimate domain (botnet C&C)",
+}
 SPAMHAUS_ERRORS = {
     "127.255.255.252": "Spamhaus error: typing error in the DNSBL name (zone misconfigured)",
     "127.255.255.254": "Spamhaus error: query via a public/open resolver (use your own resolver or DQS)",
     "127.255.255.255": "Spamhaus error: excessive number of queries (over quota)",
 }
+SPAMHAUS_DBL_ERRORS = {"127.0.1.255": "Spamhaus DBL error: IP queries prohibited (DBL lists domains)"}
 SPAMRATS_CODES = {
     "127.0.0.36": "RATS-Dyna: dynamic/residential IP",
     "127.0.0.37": "RATS-NoPtr: no reverse DNS",
     "127.0.0.38": "RATS-Spam: observed sending spam",
     "127.0.0.43": "RATS-Auth: authentication attacks",
 }
+ERROR_BAND = ipaddress.ip_network("127.255.255.0/24")
+LOOPBACK_NET = ipaddress.ip_network("127.0.0.0/8")
+
+# kind -> what it queries, its code table, whether undocumented codes are errors, extra error codes
+KINDS = {
+    "spamhaus-zen": {"target": "ip", "codes": SPAMHAUS_ZEN_CODES, "strict": True, "errors": {}},
+    "spamhaus-dbl": {"target": "domain", "codes": SPAMHAUS_DBL_CODES, "strict": True,
+                     "errors": SPAMHAUS_DBL_ERRORS},
+    "spamrats": {"target": "ip", "codes": SPAMRATS_CODES, "strict": False, "errors": {}},
+    "generic": {"target": "ip", "codes": {}, "strict": False, "errors": {}},
+}
+KIND_ALIASES = {"spamhaus": "spamhaus-zen"}  # the name earlier releases used
+
+# The known real names: (kind, display name, DQS zone). Exact names, never a suffix match.
+KNOWN_ZONES = {
+    "zen.spamhaus.org": ("spamhaus-zen", "Spamhaus ZEN", "zen.dq.spamhaus.net"),
+    "sbl.spamhaus.org": ("spamhaus-zen", "Spamhaus SBL", "sbl.dq.spamhaus.net"),
+    "xbl.spamhaus.org": ("spamhaus-zen", "Spamhaus XBL", "xbl.dq.spamhaus.net"),
+    "pbl.spamhaus.org": ("spamhaus-zen", "Spamhaus PBL", "pbl.dq.spamhaus.net"),
+    "sbl-xbl.spamhaus.org": ("spamhaus-zen", "Spamhaus SBL-XBL", "sbl-xbl.dq.spamhaus.net"),
+    "dbl.spamhaus.org": ("spamhaus-dbl", "Spamhaus DBL", "dbl.dq.spamhaus.net"),
+    "zen.dq.spamhaus.net": ("spamhaus-zen", "Spamhaus ZEN (DQS)", None),
+    "sbl.dq.spamhaus.net": ("spamhaus-zen", "Spamhaus SBL (DQS)", None),
+    "xbl.dq.spamhaus.net": ("spamhaus-zen", "Spamhaus XBL (DQS)", None),
+    "pbl.dq.spamhaus.net": ("spamhaus-zen", "Spamhaus PBL (DQS)", None),
+    "sbl-xbl.dq.spamhaus.net": ("spamhaus-zen", "Spamhaus SBL-XBL (DQS)", None),
+    "dbl.dq.spamhaus.net": ("spamhaus-dbl", "Spamhaus DBL (DQS)", None),
+    "b.barracudacentral.org": ("generic", "Barracuda", None),
+    "bl.spamcop.net": ("generic", "SpamCop", None),
+    "psbl.surriel.com": ("generic", "PSBL", None),
+    "bl.mailspike.net": ("generic", "Mailspike", None),
+    "all.spamrats.com": ("spamrats", "SpamRATS", None),
+    "dnsbl-1.uceprotect.net": ("generic", "UCEPROTECT L1", None),
+}
+DQS_SUFFIX = ".dq.spamhaus.net"
 
 # Default zones (SORBS shut down in June 2024 and is deliberately absent).
 DEFAULT_ZONES = [
-    {"zone": "zen.spamhaus.org", "name": "Spamhaus ZEN", "kind": "spamhaus", "critical": True,
-     "dqs_zone": "zen.dq.spamhaus.net"},
-    {"zone": "b.barracudacentral.org", "name": "Barracuda", "kind": "generic", "critical": True},
-    {"zone": "bl.spamcop.net", "name": "SpamCop", "kind": "generic", "critical": True},
-    {"zone": "psbl.surriel.com", "name": "PSBL", "kind": "generic", "critical": False},
-    {"zone": "bl.mailspike.net", "name": "Mailspike", "kind": "generic", "critical": False},
-    {"zone": "all.spamrats.com", "name": "SpamRATS", "kind": "spamrats", "critical": False},
-    {"zone": "dnsbl-1.uceprotect.net", "name": "UCEPROTECT L1", "kind": "generic", "critical": False},
+    {"zone": "zen.spamhaus.org", "critical": True},
+    {"zone": "b.barracudacentral.org", "critical": True},
+    {"zone": "bl.spamcop.net", "critical": True},
+    {"zone": "psbl.surriel.com", "critical": False},
+    {"zone": "bl.mailspike.net", "critical": False},
+    {"zone": "all.spamrats.com", "critical": False},
+    {"zone": "dnsbl-1.uceprotect.net", "critical": False},
 ]
-
-KINDS = ("generic", "spamhaus", "spamrats")
+ZONE_KEYS = ("zone", "name", "kind", "critical", "codes", "strict", "dqs_zone", "nameservers", "txt")
 
 
 class DNSBLConfigError(ValueError):
@@ -89,147 +153,230 @@ class DNSBLConfigError(ValueError):
 # ---------------------------------------------------------------------------------------------
 # Configuration (pure)
 # ---------------------------------------------------------------------------------------------
-def normalize_zone(cfg):
-    """One zone config (a zone name string or dict) → complete dict.
+def _bool(value, what):
+    if not isinstance(value, bool):
+        raise DNSBLConfigError("%s: expected true or false, got %s" % (what, grammar.typename(value)))
+    return value
 
-    Keys: zone, name, kind (generic|spamhaus|spamrats), critical (bool), codes ({ip: meaning}),
-    strict (undocumented codes are errors; default True for spamhaus), dqs_zone (spamhaus),
-    nameservers (optional per-zone override, e.g. a local rbldnsd mirror), txt (query TXT on listing).
+
+def _grammar(check, value, what, **kw):
+    try:
+        return check(value, what, **kw)
+    except grammar.GrammarError as exc:
+        raise DNSBLConfigError(str(exc))
+
+
+def normalize_zone(cfg, what="zone"):
+    """One zone entry (a zone name, or a dict) -> complete dict; raises DNSBLConfigError naming
+    ``what`` (e.g. ``mailfleet_dnsbl_zones[2].kind``).
+
+    Keys: zone, name, kind (see :data:`KINDS`), critical (bool), codes ({answer: meaning}), strict
+    (undocumented codes are errors; default from the kind), dqs_zone (Spamhaus), nameservers
+    (optional per-zone override, e.g. a local rbldnsd mirror), txt (query TXT on a listing).
+    A zone written as ``<key>.zen.dq.spamhaus.net`` becomes zone ``zen.dq.spamhaus.net`` with its own
+    ``dqs_key`` (a secret: it never appears in results or messages).
     """
     if isinstance(cfg, str):
         cfg = {"zone": cfg}
-    if not isinstance(cfg, dict) or not cfg.get("zone"):
-        raise DNSBLConfigError("DNSBL zone entry needs a 'zone' name: %r" % (cfg,))
-    zone = str(cfg["zone"]).strip().rstrip(".").lower()
-    known = {z["zone"]: z for z in DEFAULT_ZONES}
-    base = dict(known.get(zone, {}))
-    base.update(cfg)
-    kind = base.get("kind") or ("spamhaus" if zone.endswith("spamhaus.org") else "generic")
-    if kind not in KINDS:
-        raise DNSBLConfigError("DNSBL zone %s: kind must be one of %s, not %r" % (zone, ", ".join(KINDS), kind))
-    codes = dict(base.get("codes") or {})
-    if kind == "spamhaus":
-        codes = dict(SPAMHAUS_CODES, **codes)
-    elif kind == "spamrats":
-        codes = dict(SPAMRATS_CODES, **codes)
+    if not isinstance(cfg, dict) or "zone" not in cfg:
+        raise DNSBLConfigError("%s: a DNSBL zone entry is a zone name or a mapping with 'zone', got %s" % (
+            what, grammar.typename(cfg)))
+    unknown = sorted(str(k) for k in cfg if k not in ZONE_KEYS and k != "dqs_key")
+    if unknown:
+        raise DNSBLConfigError("%s: unknown key(s) %s (allowed: %s)" % (what, ", ".join(unknown), ", ".join(ZONE_KEYS)))
+    zone = _grammar(grammar.hostname, cfg["zone"], "%s.zone" % what)
+    dqs_key = cfg.get("dqs_key")
+    if zone.endswith(DQS_SUFFIX) and zone.split(".", 1)[1] in KNOWN_ZONES:
+        # <key>.zen.dq.spamhaus.net: the first label is the DQS key
+        label, zone = zone.split(".", 1)
+        dqs_key = label
+    if dqs_key is not None:
+        dqs_key = _grammar(grammar.dns_label, dqs_key, "%s.dqs_key" % what, secret=True)
+    known_kind, known_name, known_dqs = KNOWN_ZONES.get(zone, (None, None, None))
+    kind = cfg.get("kind")
+    if kind is None:
+        kind = known_kind or "generic"
+    if not isinstance(kind, str) or KIND_ALIASES.get(kind, kind) not in KINDS:
+        raise DNSBLConfigError("%s.kind: must be one of %s, not %r" % (what, ", ".join(sorted(KINDS)), kind))
+    kind = KIND_ALIASES.get(kind, kind)
+    if known_kind and kind != known_kind:
+        raise DNSBLConfigError("%s.kind: %s is %s, whose answers follow kind %s, not %s" % (
+            what, zone, known_name, known_kind, kind))
+    spec = KINDS[kind]
+    codes = dict(spec["codes"])
+    extra = cfg.get("codes") or {}
+    if not isinstance(extra, dict):
+        raise DNSBLConfigError("%s.codes: expected a mapping answer -> meaning" % what)
+    for answer, meaning in sorted(extra.items(), key=lambda kv: str(kv[0])):
+        key = "%s.codes.%s" % (what, answer)
+        try:
+            addr = ipaddress.ip_address(str(answer))
+        except ValueError:
+            raise DNSBLConfigError("%s: %r is not an IPv4 answer" % (key, answer))
+        if addr.version != 4 or addr not in LOOPBACK_NET or str(addr) == "127.0.0.1" or addr in ERROR_BAND:
+            raise DNSBLConfigError("%s: %s can never be a listing code (127.0.0.1, outside 127/8 or in the "
+                                   "127.255.255.0/24 error band)" % (key, addr))
+        codes[str(addr)] = _grammar(grammar.text, meaning, key, max_len=200)
+    name = cfg.get("name")
+    name = _grammar(grammar.text, name, "%s.name" % what, max_len=100) if name is not None else (known_name or zone)
+    dqs_zone = cfg.get("dqs_zone")
+    if dqs_zone is not None:
+        dqs_zone = _grammar(grammar.hostname, dqs_zone, "%s.dqs_zone" % what)
+    elif kind == known_kind:
+        dqs_zone = known_dqs
+    nameservers = cfg.get("nameservers")
+    if nameservers is not None:
+        if not isinstance(nameservers, list) or not nameservers:
+            raise DNSBLConfigError("%s.nameservers: expected a non-empty list of ADDRESS[:PORT]" % what)
+        nameservers = [nameserver_text(parse_nameserver(n, "%s.nameservers[%d]" % (what, i)))
+                       for i, n in enumerate(nameservers)]
     return {
         "zone": zone,
-        "name": base.get("name") or zone,
+        "name": name,
         "kind": kind,
-        "critical": bool(base.get("critical", False)),
+        "target": spec["target"],
+        "critical": _bool(cfg.get("critical", False), "%s.critical" % what),
         "codes": codes,
-        "strict": bool(base.get("strict", kind == "spamhaus")),
-        "dqs_zone": (base.get("dqs_zone") or "").rstrip(".").lower() or None,
-        "nameservers": base.get("nameservers") or None,
-        "txt": bool(base.get("txt", True)),
+        "errors": dict(spec["errors"]),
+        "strict": _bool(cfg.get("strict", spec["strict"]), "%s.strict" % what),
+        "dqs_zone": dqs_zone,
+        "dqs_key": dqs_key,
+        "nameservers": nameservers,
+        "txt": _bool(cfg.get("txt", True), "%s.txt" % what),
     }
 
 
-def normalize_zones(zones=None):
-    """List of zone configs (strings or dicts) → list of complete dicts; ``None`` → defaults.
-    Also accepts a dict zone → settings."""
+def normalize_zones(zones=None, what="mailfleet_dnsbl_zones"):
+    """List of zone entries (strings or dicts) -> list of complete dicts; ``None`` -> defaults.
+    Also accepts a dict zone -> settings."""
     if zones is None:
         zones = DEFAULT_ZONES
     if isinstance(zones, dict):
         zones = [dict(v or {}, zone=k) for k, v in zones.items()]
+    if not isinstance(zones, list):
+        raise DNSBLConfigError("%s: expected a list of zones, got %s" % (what, grammar.typename(zones)))
     out, seen = [], set()
-    for cfg in zones:
-        z = normalize_zone(cfg)
+    for i, cfg in enumerate(zones):
+        z = normalize_zone(cfg, "%s[%d]" % (what, i))
         if z["zone"] in seen:
-            raise DNSBLConfigError("DNSBL zone %s listed twice" % z["zone"])
+            raise DNSBLConfigError("%s[%d]: zone %s listed twice" % (what, i, z["zone"]))
         seen.add(z["zone"])
         out.append(z)
     return out
 
 
+def validate_zones(zones, what="mailfleet_dnsbl_zones"):
+    """Pure check of the inventory's ``mailfleet_dnsbl_zones`` for the validation play: returns the
+    normalised zones (secrets included: do not print them), raises DNSBLConfigError naming the key."""
+    return normalize_zones(zones, what)
+
+
 def zone_query_base(zone, dqs_key=None):
-    """The DNS name under which lookups for this zone are made. With a Spamhaus DQS key and a
-    spamhaus-kind zone: ``<key>.<dqs_zone>`` (``<key>.zen.dq.spamhaus.net``)."""
-    if dqs_key and zone["kind"] == "spamhaus":
-        dqs_zone = zone.get("dqs_zone")
-        if not dqs_zone:
+    """The DNS name under which lookups for this zone are made. A zone with its own DQS key, or a
+    Spamhaus zone with a DQS zone when a global key is given: ``<key>.<dqs_zone>``."""
+    if zone.get("dqs_key"):
+        return "%s.%s" % (zone["dqs_key"], zone["zone"])
+    if dqs_key and zone["kind"].startswith("spamhaus-"):
+        if not zone.get("dqs_zone"):
             raise DNSBLConfigError("DNSBL zone %s: a DQS key needs dqs_zone" % zone["zone"])
-        return "%s.%s" % (dqs_key.strip().strip("."), dqs_zone)
+        return "%s.%s" % (_grammar(grammar.dns_label, dqs_key, "dqs_key", secret=True), zone["dqs_zone"])
     return zone["zone"]
+
+
+def checked_address(ip):
+    """The address a DNSBL is asked about: canonical, an IPv4-mapped IPv6 (``::ffff:192.0.2.1``) as
+    its IPv4 (the lists index the IPv4; asking for the IPv6 nibbles finds nothing)."""
+    text = _grammar(grammar.ip_address, ip, "ip", sending=False) if isinstance(ip, str) else None
+    if text is None:
+        raise DNSBLConfigError("not an IP address: %r" % (ip,))
+    addr = ipaddress.ip_address(text)
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr
 
 
 def reversed_ip(ip):
     """RFC 5782 label sequence: IPv4 reversed octets, IPv6 32 reversed nibbles."""
-    try:
-        addr = ipaddress.ip_address(str(ip).strip())
-    except ValueError:
-        raise DNSBLConfigError("not an IP address: %r" % (ip,))
+    addr = checked_address(ip) if not isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address)) else ip
     if addr.version == 4:
         return ".".join(reversed(str(addr).split(".")))
     return ".".join(reversed(addr.exploded.replace(":", "")))
 
 
 def query_name(ip, base):
-    """``query_name('192.0.2.1', 'zen.spamhaus.org')`` → ``'1.2.0.192.zen.spamhaus.org'``."""
+    """``query_name('192.0.2.1', 'zen.spamhaus.org')`` -> ``'1.2.0.192.zen.spamhaus.org'``."""
     return "%s.%s" % (reversed_ip(ip), base.rstrip("."))
 
 
 # ---------------------------------------------------------------------------------------------
 # Interpretation (pure)
 # ---------------------------------------------------------------------------------------------
-def _result(zone, ip, status, code=None, codes=None, meaning="", reason=None):
+CAUSES = {"TIMEOUT": "timeout", "SERVFAIL": "SERVFAIL", "REFUSED": "REFUSED", "NETWORK": "network error",
+          "ERROR": "error"}
+
+
+def _result(zone, subject, status, code=None, codes=None, meaning="", reason=None, cause=None):
     return {
         "zone": zone["zone"],
         "name": zone["name"],
-        "ip": str(ip),
+        ("domain" if zone.get("target") == "domain" else "ip"): str(subject),
         "critical": zone["critical"],
         "status": status,
         "code": code,
         "codes": list(codes or ([code] if code else [])),
         "meaning": meaning,
         "reason": reason,
+        "cause": cause,
     }
 
 
 def classify_code(zone, answer):
-    """One A answer → (kind, meaning) where kind is 'listing' or 'error'."""
+    """One A answer -> (kind, meaning) where kind is 'listing' or 'error'."""
     try:
         addr = ipaddress.ip_address(answer)
     except ValueError:
         return "error", "answer %r is not an IPv4 address" % (answer,)
-    if addr.version != 4 or addr not in ipaddress.ip_network("127.0.0.0/8"):
+    if addr.version != 4 or addr not in LOOPBACK_NET:
         return "error", ("answer %s is outside 127.0.0.0/8: not a DNSBL answer "
                          "(NXDOMAIN-rewriting or hijacking resolver?)" % answer)
     if answer == "127.0.0.1":
         return "error", "answer 127.0.0.1 is never a listing (test/misconfiguration answer)"
-    if zone["kind"] == "spamhaus":
-        if answer in SPAMHAUS_ERRORS:
-            return "error", SPAMHAUS_ERRORS[answer]
-        if answer.startswith("127.255.255."):
-            return "error", "Spamhaus error code %s" % answer
+    if addr in ERROR_BAND:
+        return "error", SPAMHAUS_ERRORS.get(answer) or (
+            "answer %s is in the 127.255.255.0/24 error band (DNSBL operator error code), never a listing" % answer)
+    errors = zone.get("errors") or {}
+    if answer in errors:
+        return "error", errors[answer]
     if answer in zone["codes"]:
         return "listing", zone["codes"][answer]
     if zone["strict"]:
-        return "error", "undocumented return code %s for %s" % (answer, zone["zone"])
+        return "error", "undocumented return code %s for %s (kind %s)" % (answer, zone["zone"], zone["kind"])
     return "listing", "listed (%s)" % answer
 
 
-def interpret(zone, ip, outcome):
-    """Pure: zone config + IP + raw outcome → result dict.
+def interpret(zone, subject, outcome):
+    """Pure: zone config + IP (or domain) + raw outcome -> result dict.
 
-    ``outcome`` = ``{"rcode": "NOERROR"|"NXDOMAIN"|"NODATA"|"SERVFAIL"|"REFUSED"|"TIMEOUT"|"ERROR",
-    "a": [dotted-quad, ...], "txt": [str, ...], "error": str}``.
+    ``outcome`` = ``{"rcode": "NOERROR"|"NXDOMAIN"|"NODATA"|"TIMEOUT"|"SERVFAIL"|"REFUSED"|"NETWORK"|"ERROR",
+    "a": [dotted-quad, ...], "txt": [str, ...], "error": str}`` (``answers`` is read when ``a`` is
+    absent, as :mod:`dnsbatch` returns it).
     """
     if not isinstance(zone, dict) or "codes" not in zone:
         zone = normalize_zone(zone)
     rcode = (outcome.get("rcode") or "ERROR").upper()
     if rcode == "NXDOMAIN":
-        return _result(zone, ip, "clean", meaning="not listed (NXDOMAIN)")
-    if rcode == "NODATA" or (rcode == "NOERROR" and not outcome.get("a")):
-        return _result(zone, ip, "clean", meaning="not listed (name exists without an A record)")
+        return _result(zone, subject, "clean", meaning="not listed (NXDOMAIN)")
+    a = outcome.get("a")
+    if a is None:
+        a = outcome.get("answers")
+    if rcode == "NODATA" or (rcode == "NOERROR" and not a):
+        return _result(zone, subject, "clean", meaning="not listed (name exists without an A record)")
     if rcode != "NOERROR":
+        cause = CAUSES.get(rcode, "error")
         detail = outcome.get("error") or rcode
-        if rcode == "TIMEOUT":
-            meaning = "no answer: timeout (%s)" % detail
-        else:
-            meaning = "no usable answer (%s): %s" % (rcode, detail)
-        return _result(zone, ip, "unknown", meaning=meaning)
-    answers = sorted(set(outcome.get("a") or []), key=_ip_sort_key)
+        return _result(zone, subject, "unknown", meaning="unknown, no answer (%s): %s" % (cause, detail),
+                       cause=cause.split()[0].lower())
+    answers = sorted(set(a), key=_ip_sort_key)
     listings, errors = [], []
     for ans in answers:
         kind, meaning = classify_code(zone, ans)
@@ -238,9 +385,9 @@ def interpret(zone, ip, outcome):
     reason = " | ".join(txt) if txt else None
     if errors:
         # One bogus answer makes the whole response untrustworthy: never a listing.
-        return _result(zone, ip, "error", code=errors[0][0], codes=[a for a, _ in errors],
+        return _result(zone, subject, "error", code=errors[0][0], codes=[a for a, _ in errors],
                        meaning="; ".join(m for _, m in errors))
-    return _result(zone, ip, "listed", code=listings[0][0], codes=[a for a, _ in listings],
+    return _result(zone, subject, "listed", code=listings[0][0], codes=[a for a, _ in listings],
                    meaning="; ".join(m for _, m in listings), reason=reason)
 
 
@@ -252,13 +399,15 @@ def _ip_sort_key(text):
 
 
 def summarize(results):
-    """Results → ``{"ips": {ip: {"listed": [zones], "critical": [zones], "unknown": [zones],
-    "errors": [zones]}}, "counts": {status: n}, "listed_ips": [...], "total": n}``."""
+    """Results -> ``{"ips": {ip: {"listed": [zones], "critical": [zones], "unknown": [zones],
+    "errors": [zones]}}, "domains": {same per domain}, "counts": {status: n}, "listed_ips": [...],
+    "critical_ips": [...], "listed_domains": [...], "total": n}``."""
     counts = {s: 0 for s in STATUSES}
-    ips = {}
+    groups = {"ips": {}, "domains": {}}
     for r in results:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-        entry = ips.setdefault(r["ip"], {"listed": [], "critical": [], "unknown": [], "errors": []})
+        group, subject = ("domains", r["domain"]) if "domain" in r else ("ips", r["ip"])
+        entry = groups[group].setdefault(subject, {"listed": [], "critical": [], "unknown": [], "errors": []})
         if r["status"] == "listed":
             entry["listed"].append(r["zone"])
             if r.get("critical"):
@@ -267,61 +416,63 @@ def summarize(results):
             entry["unknown"].append(r["zone"])
         elif r["status"] == "error":
             entry["errors"].append(r["zone"])
+    ips, domains = groups["ips"], groups["domains"]
     return {
         "ips": ips,
+        "domains": domains,
         "counts": counts,
         "listed_ips": sorted(ip for ip, e in ips.items() if e["listed"]),
         "critical_ips": sorted(ip for ip, e in ips.items() if e["critical"]),
+        "listed_domains": sorted(d for d, e in domains.items() if e["listed"]),
         "total": len(results),
     }
 
 
 # ---------------------------------------------------------------------------------------------
-# Resolver setup and I/O
+# Nameservers
 # ---------------------------------------------------------------------------------------------
-def parse_nameserver(spec):
+def parse_nameserver(spec, what="nameservers"):
     """'127.0.0.1', '127.0.0.1:5353', '[::1]:53', '::1', {'address','port'} or a
-    Do53Nameserver → Do53Nameserver."""
+    Do53Nameserver -> Do53Nameserver."""
     if HAS_DNSPYTHON and isinstance(spec, dns.nameserver.Nameserver):
         return spec
-    if isinstance(spec, dict):
-        address, port = spec.get("address"), int(spec.get("port") or 53)
-    else:
-        text = str(spec).strip()
-        port = 53
-        if text.startswith("["):
-            address, _, rest = text[1:].partition("]")
-            if rest.startswith(":"):
-                port = int(rest[1:])
-        elif text.count(":") == 1:
-            address, port = text.split(":")
-            port = int(port)
-        elif "@" in text:
-            address, port = text.split("@", 1)
-            port = int(port)
-        else:
-            address = text
     try:
+        if isinstance(spec, dict):
+            address, port = spec.get("address"), int(spec.get("port") or 53)
+        else:
+            text = str(spec).strip()
+            port = 53
+            if text.startswith("["):
+                address, _, rest = text[1:].partition("]")
+                if rest.startswith(":"):
+                    port = int(rest[1:])
+            elif text.count(":") == 1:
+                address, port = text.split(":")
+                port = int(port)
+            elif "@" in text:
+                address, port = text.split("@", 1)
+                port = int(port)
+            else:
+                address = text
         ipaddress.ip_address(address)
     except (ValueError, TypeError):
-        raise DNSBLConfigError("nameserver %r: address must be an IP address" % (spec,))
+        raise DNSBLConfigError("%s: %r is not ADDRESS or ADDRESS:PORT with an IP address" % (what, spec))
     if not 0 < int(port) < 65536:
-        raise DNSBLConfigError("nameserver %r: bad port" % (spec,))
+        raise DNSBLConfigError("%s: %r has a bad port" % (what, spec))
     return dns.nameserver.Do53Nameserver(str(address), int(port))
 
 
 def nameserver_text(ns):
-    return "%s:%s" % (ns.address, ns.port) if ":" not in ns.address else "[%s]:%s" % (ns.address, ns.port)
+    return dnsbatch.server_text(ns.address, ns.port)
 
 
-def build_resolver(nameservers, timeout=2.0, attempt_timeout=None, asynchronous=False):
+def build_resolver(nameservers, timeout=2.0, attempt_timeout=None):
     """A dnspython resolver using only the given nameservers (never /etc/resolv.conf).
     ``timeout`` is the lifetime of one lookup; ``attempt_timeout`` the wait per UDP attempt."""
     if not nameservers:
         raise DNSBLConfigError("at least one nameserver is required (public resolvers are refused by "
                                "Spamhaus; the checker never falls back to /etc/resolv.conf)")
-    cls = dns.asyncresolver.Resolver if asynchronous else dns.resolver.Resolver
-    res = cls(configure=False)
+    res = dns.resolver.Resolver(configure=False)
     res.nameservers = [parse_nameserver(n) for n in nameservers]
     res.lifetime = float(timeout)
     res.timeout = float(attempt_timeout or min(1.0, float(timeout)))
@@ -329,7 +480,8 @@ def build_resolver(nameservers, timeout=2.0, attempt_timeout=None, asynchronous=
     return res
 
 
-def _exception_outcome(exc):
+def exception_outcome(exc):
+    """A dnspython resolver exception -> raw outcome (rcode + the cause in words)."""
     if isinstance(exc, dns.resolver.NXDOMAIN):
         return {"rcode": "NXDOMAIN"}
     if isinstance(exc, dns.resolver.NoAnswer):
@@ -338,8 +490,11 @@ def _exception_outcome(exc):
         return {"rcode": "TIMEOUT", "error": _short(str(exc))}
     if isinstance(exc, dns.resolver.NoNameservers):
         text = str(exc)
-        rcode = "SERVFAIL" if "SERVFAIL" in text else ("REFUSED" if "REFUSED" in text else "ERROR")
+        rcode = "SERVFAIL" if "SERVFAIL" in text else ("REFUSED" if "REFUSED" in text else (
+            "NETWORK" if "refused" in text.lower() or "unreachable" in text.lower() else "ERROR"))
         return {"rcode": rcode, "error": _short(text)}
+    if isinstance(exc, OSError):
+        return {"rcode": "NETWORK", "error": _short("%s: %s" % (type(exc).__name__, exc))}
     return {"rcode": "ERROR", "error": _short("%s: %s" % (type(exc).__name__, exc))}
 
 
@@ -362,123 +517,122 @@ def _short(text, limit=300):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _a_outcome(answer):
-    return {"rcode": "NOERROR", "a": [r.to_text() for r in answer if r.rdtype == dns.rdatatype.A]}
+# ---------------------------------------------------------------------------------------------
+# The check
+# ---------------------------------------------------------------------------------------------
+def plan_queries(ips, zones, dqs_key=None, domains=None):
+    """[(zone_cfg, subject, qname)] for every IP x IP-zone and every domain x domain-zone
+    (validates the IPs and domains; IPv4-mapped IPv6 is checked as its IPv4; duplicates once)."""
+    return [(z, subject, "%s.%s" % (prefix, base)) for z, subject, prefix, base in _plan(ips, zones, dqs_key, domains)]
 
 
-def _txt_list(answer):
-    out = []
-    for r in answer:
-        try:
-            out.append(b"".join(r.strings).decode("utf-8", "replace"))
-        except AttributeError:
-            pass
-    return out
-
-
-def lookup_sync(resolver, qname, want_txt=True):
-    """Raw outcome for one DNSBL name (blocking)."""
-    try:
-        outcome = _a_outcome(resolver.resolve(qname, "A", search=False, raise_on_no_answer=True))
-    except Exception as exc:  # dnspython raises many types; all map to an outcome
-        return _exception_outcome(exc)
-    if want_txt and outcome["a"]:
-        try:
-            outcome["txt"] = _txt_list(resolver.resolve(qname, "TXT", search=False))
-        except Exception:
-            outcome["txt"] = []
-    return outcome
-
-
-async def lookup_async(resolver, qname, want_txt=True):
-    """Raw outcome for one DNSBL name (asyncio)."""
-    try:
-        answer = await resolver.resolve(qname, "A", search=False, raise_on_no_answer=True)
-        outcome = _a_outcome(answer)
-    except Exception as exc:
-        return _exception_outcome(exc)
-    if want_txt and outcome["a"]:
-        try:
-            outcome["txt"] = _txt_list(await resolver.resolve(qname, "TXT", search=False))
-        except Exception:
-            outcome["txt"] = []
-    return outcome
-
-
-def plan_queries(ips, zones, dqs_key=None):
-    """[(zone_cfg, ip, qname)] for every IP × zone (validates the IPs)."""
-    zones = normalize_zones(zones)
-    seen, ip_list = set(), []
-    for ip in ips:
-        addr = str(ipaddress.ip_address(str(ip).strip())) if _is_ip(ip) else None
-        if addr is None:
-            raise DNSBLConfigError("not an IP address: %r" % (ip,))
+def _plan(ips, zones, dqs_key, domains):
+    zones = _normalized(zones)
+    if isinstance(ips, str) or not isinstance(ips or [], (list, tuple)):
+        raise DNSBLConfigError("ips: expected a list of IP addresses")
+    seen, subjects = set(), []
+    for ip in ips or []:
+        addr = checked_address(ip)
         if addr not in seen:
             seen.add(addr)
-            ip_list.append(addr)
+            subjects.append(("ip", str(addr), reversed_ip(addr)))
+    if isinstance(domains, str) or not isinstance(domains or [], (list, tuple)):
+        raise DNSBLConfigError("domains: expected a list of domain names")
+    for i, d in enumerate(domains or []):
+        name = _grammar(grammar.hostname, d, "domains[%d]" % i)
+        if name not in seen:
+            seen.add(name)
+            subjects.append(("domain", name, name))
+    ip_zones = [(z, zone_query_base(z, dqs_key)) for z in zones if z["target"] == "ip"]
+    dom_zones = [(z, zone_query_base(z, dqs_key)) for z in zones if z["target"] == "domain"]
     out = []
-    for ip in ip_list:
-        for z in zones:
-            out.append((z, ip, query_name(ip, zone_query_base(z, dqs_key))))
+    for target, subject, prefix in subjects:
+        for z, base in (ip_zones if target == "ip" else dom_zones):
+            out.append((z, subject, prefix, base))
     return out
 
 
-def _is_ip(text):
-    try:
-        ipaddress.ip_address(str(text).strip())
-        return True
-    except ValueError:
-        return False
+def _wires(plan):
+    """Wire-form query names of a plan: each subject's labels and each zone base encoded once."""
+    prefixes, bases, out = {}, {}, []
+    for _z, _subject, prefix, base in plan:
+        pw = prefixes.get(prefix)
+        if pw is None:
+            pw = prefixes[prefix] = dnsbatch.relative_wire(prefix)
+        bw = bases.get(base)
+        if bw is None:
+            bw = bases[base] = dnsbatch.absolute_wire(base)
+        try:
+            out.append(dnsbatch.join_wire(pw, bw))
+        except ValueError:
+            raise DNSBLConfigError("query name %s.<zone %s> is longer than 255 bytes" % (prefix[:60], _z["zone"]))
+    return out
 
 
-def check(ips, zones=None, nameservers=None, timeout=2.0, dqs_key=None, workers=64,
-          engine="threads", attempt_timeout=None):
-    """Look every IP up in every zone; returns ``(results, stats)``.
+def _normalized(zones):
+    """Zones as :func:`normalize_zones` returns them (already normalised lists pass through)."""
+    if isinstance(zones, list) and zones and all(isinstance(z, dict) and "target" in z for z in zones):
+        return zones
+    return normalize_zones(zones)
 
-    engine: ``threads`` (thread pool, default), ``async`` (dnspython asyncio resolver, bounded by
-    ``workers`` concurrent lookups) or ``serial`` (one query at a time, for comparison).
-    Results are ordered as IPs × zones were given. The DQS key never appears in results.
+
+def _secrets(zones, dqs_key):
+    return [k for k in [dqs_key] + [z.get("dqs_key") for z in zones] if k]
+
+
+def check(ips, zones=None, nameservers=None, timeout=2.0, dqs_key=None, workers=dnsbatch.DEFAULT_WINDOW,
+          attempts=dnsbatch.DEFAULT_ATTEMPTS, deadline=None, domains=None):
+    """Look every IP (and domain) up in every zone of its kind; returns ``(results, stats)``.
+
+    All lookups go out together through :mod:`dnsbatch`: at most ``workers`` in flight, ``timeout``
+    the lifetime of one lookup in ``attempts`` tries, a server silent for ``timeout`` dead for the
+    rest of the run (its lookups fail over to the zone's next nameserver, or end ``unknown``), one
+    ``deadline`` for the whole check (default: :func:`dnsbatch.default_deadline`). Listings are
+    followed by a TXT lookup (the list's reason) within the same deadline.
+    Results are ordered as subjects x zones were given. DQS keys never appear in results.
     """
-    plan = plan_queries(ips, zones, dqs_key)
-    if nameservers is None and any(z["nameservers"] is None for z, _, _ in plan):
+    zones = _normalized(zones)
+    for what, value, low in (("timeout", timeout, 0), ("deadline", deadline, 0)):
+        if value is not None and (not grammar.is_number(value) or value <= low):
+            raise DNSBLConfigError("%s: expected a number of seconds > 0, got %r" % (what, value))
+    for what, value in (("workers", workers), ("attempts", attempts)):
+        if not grammar.is_int(value) or value < 1:
+            raise DNSBLConfigError("%s: expected a whole number >= 1, got %r" % (what, value))
+    if nameservers is None and any(z["nameservers"] is None for z in zones):
         raise DNSBLConfigError("nameservers are required (no fallback to /etc/resolv.conf)")
-    resolvers = {}
-
-    def resolver_for(z, asynchronous):
-        key = (tuple(str(n) for n in (z["nameservers"] or nameservers)), asynchronous)
-        if key not in resolvers:
-            resolvers[key] = build_resolver(z["nameservers"] or nameservers, timeout,
-                                            attempt_timeout, asynchronous=asynchronous)
-        return resolvers[key]
-
+    if nameservers is not None and not nameservers:
+        raise DNSBLConfigError("at least one nameserver is required (no fallback to /etc/resolv.conf)")
+    default_ns = [parse_nameserver(n, "nameservers[%d]" % i) for i, n in enumerate(nameservers or [])]
+    ns_of = {}
+    for z in zones:
+        specs = [parse_nameserver(n) for n in z["nameservers"]] if z["nameservers"] else default_ns
+        ns_of[z["zone"]] = [(n.address, int(n.port)) for n in specs]
     started = time.monotonic()
-    if engine == "serial":
-        outcomes = [lookup_sync(resolver_for(z, False), q, z["txt"]) for z, _, q in plan]
-    elif engine == "threads":
-        jobs = [(resolver_for(z, False), q, z["txt"]) for z, _, q in plan]
-        with ThreadPoolExecutor(max_workers=max(1, min(int(workers), len(jobs) or 1))) as pool:
-            outcomes = list(pool.map(lambda j: lookup_sync(*j), jobs))
-    elif engine == "async":
-        outcomes = asyncio.run(_check_async(plan, resolver_for, workers))
-    else:
-        raise DNSBLConfigError("engine must be threads, async or serial, not %r" % (engine,))
+    plan = _plan(ips, zones, dqs_key, domains)
+    wires = _wires(plan)
+    total = float(deadline) if deadline is not None else dnsbatch.default_deadline(len(plan), timeout)
+    resolver = dnsbatch.Resolver(timeout=timeout, attempts=attempts, window=workers)
+    outcomes = resolver.resolve([(w, "A", ns_of[p[0]["zone"]]) for p, w in zip(plan, wires)], deadline=total)
+    results = [interpret(z, subj, o) for (z, subj, _p, _b), o in zip(plan, outcomes)]
+    follow = [i for i, r in enumerate(results) if r["status"] == "listed" and plan[i][0]["txt"]]
+    left = total - (time.monotonic() - started)
+    if follow and left > 0:
+        txts = resolver.resolve([(wires[i], "TXT", ns_of[plan[i][0]["zone"]]) for i in follow], deadline=left)
+        for i, o in zip(follow, txts):
+            if o["rcode"] == "NOERROR":
+                z, subj = plan[i][0], plan[i][1]
+                results[i] = interpret(z, subj, dict(outcomes[i], txt=o["answers"]))
     elapsed = time.monotonic() - started
-    results = [interpret(z, ip, o) for (z, ip, _), o in zip(plan, outcomes)]
-    if dqs_key:
-        for r in results:  # resolver error texts quote the query name, which holds the key
+    secrets = _secrets(zones, dqs_key)
+    if secrets:
+        for r in results:  # error texts may quote a query name, which holds the key
             for field in ("meaning", "reason"):
-                if r[field]:
-                    r[field] = redact(r[field], dqs_key)
-    stats = {"lookups": len(plan), "seconds": round(elapsed, 4), "engine": engine,
-             "lookups_per_second": round(len(plan) / elapsed, 1) if elapsed > 0 else None}
+                for secret in secrets:
+                    if r[field]:
+                        r[field] = redact(r[field], secret)
+    rstats = resolver.stats
+    stats = {"lookups": len(plan), "seconds": round(elapsed, 4), "engine": "batch", "window": int(workers),
+             "lookups_per_second": round(len(plan) / elapsed, 1) if elapsed > 0 else None,
+             "txt_lookups": len(follow), "sent": rstats["sent"], "retransmits": rstats["retransmits"],
+             "tcp": rstats["tcp"], "failovers": rstats["failovers"], "dead_servers": rstats["dead_servers"]}
     return results, stats
-
-
-async def _check_async(plan, resolver_for, workers):
-    sem = asyncio.Semaphore(max(1, int(workers)))
-
-    async def one(z, q):
-        async with sem:
-            return await lookup_async(resolver_for(z, True), q, z["txt"])
-
-    return await asyncio.gather(*(one(z, q) for z, _, q in plan))

@@ -24,7 +24,7 @@ from ansible_collections.mailfleet.fleet.plugins.module_utils.providers import (
     DEFAULT_PROVIDERS,
     PROVIDERS,
 )
-from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import normalize_schedule
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import normalize_schedule
 
 __metaclass__ = type
 

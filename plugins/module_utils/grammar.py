@@ -170,6 +170,7 @@ SIZE_RE = re.compile(r"\A\d+[KMGkmg]?\Z")
 RATE_RE = re.compile(r"\A(unlimited|0|\d+/(\d+)?(d|day|h|hr|m|min|s|sec))\Z")
 PATH_RE = re.compile(r"\A/[A-Za-z0-9._/+@=,-]*\Z")
 DATE_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
+TELEGRAM_TOKEN_RE = re.compile(r"\A[0-9]{1,20}:[A-Za-z0-9_-]{20,200}\Z")
 EMAIL_LOCAL_RE = re.compile(r"\A[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}\Z")
 
 
@@ -230,6 +231,18 @@ def hostname(value, what="hostname", min_labels=2):
             or not all(LABEL_RE.match(label) for label in labels)):
         raise GrammarError(what, "%s is not a valid fully qualified host name" % _shown(value))
     return name.lower()
+
+
+def dns_label(value, what="label", secret=True):
+    """One DNS label (letters, digits, inner '-', max 63), e.g. a Spamhaus DQS key that becomes the
+    first label of a query zone. With ``secret`` (the default: DQS keys are secrets) the message
+    never repeats the value."""
+    if secret:
+        if not isinstance(value, str) or not LABEL_RE.match(value):
+            raise GrammarError(what, "expected one DNS label of letters, digits and inner '-' (max 63 "
+                                     "characters); the value is not shown")
+        return value
+    return _match(LABEL_RE, value, what, "one DNS label of letters, digits and inner '-' (max 63)")
 
 
 def mx_pattern(value, what="mx"):
@@ -412,11 +425,63 @@ def password(value, what="password", max_len=128):
     return value
 
 
+def secret(value, what="secret", max_len=512):
+    """An API key, a database password, a header value: printable ASCII (space allowed inside),
+    not empty, no leading/trailing space. The message never contains the value."""
+    if not isinstance(value, str) or isinstance(value, bool):
+        raise GrammarError(what, "expected a string, got %s" % _typename(value))
+    if not value:
+        raise GrammarError(what, "must not be empty")
+    if len(value) > max_len:
+        raise GrammarError(what, "is longer than %d characters" % max_len)
+    for ch in value:
+        if not 0x20 <= ord(ch) <= 0x7E:
+            raise GrammarError(what, "contains %s; a secret is printable ASCII" % describe_char(ch))
+    if value != value.strip(" "):
+        raise GrammarError(what, "starts or ends with a space")
+    return value
+
+
+def telegram_token(value, what="token"):
+    """A Telegram bot token (``123456:ABC-...``): it becomes part of a URL path. Never echoed."""
+    secret(value, what)
+    if not TELEGRAM_TOKEN_RE.match(value):
+        raise GrammarError(what, "is not a Telegram bot token (digits, ':', then letters, digits, '_' or '-')")
+    return value
+
+
 def text(value, what="text", max_len=1000):
     """Free text for a comment or a label: any printable character, nothing of the forbidden class."""
     _string(value, what, "printable text on one line")
     if len(value) > max_len:
         raise GrammarError(what, "is longer than %d characters" % max_len)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# MailWizz rows (the delivery-server bridge)
+# ---------------------------------------------------------------------------------------------
+# RFC 5322 field-name: printable US-ASCII except ':' (and so no space), at most 76 characters.
+HEADER_NAME_RE = re.compile(r"\A[\x21-\x39\x3b-\x7e]{1,76}\Z")
+
+
+def inventory_name(value, what="name"):
+    """An inventory host or tenant name as it appears in a row name (``mailfleet:<t>:<h>``):
+    letters, digits, '-', '_', '.' (max 128), starting with a letter or digit."""
+    return _match(VMTA_RE, value, what, "a name of letters, digits, '-', '_' or '.' (max 128)")
+
+
+def header_name(value, what="header"):
+    """A mail header field name (RFC 5322: printable ASCII, no ':' and no space, max 76)."""
+    return _match(HEADER_NAME_RE, value, what, "a header name of printable ASCII without ':' or "
+                                               "spaces (max 76)")
+
+
+def header_value(value, what="header value", max_len=998):
+    """A one-line header value: printable text, no surrounding space (MailWizz would trim it)."""
+    text(value, what, max_len)
+    if value != value.strip(" "):
+        raise GrammarError(what, "%s starts or ends with a space" % _shown(value))
     return value
 
 

@@ -97,7 +97,8 @@ def evaluate_dnsbl(previous, results, zones, now, resume_after=DEFAULT_RESUME_AF
     events = []
     by_ip = {}
     for r in results:
-        by_ip.setdefault(r["ip"], []).append(r)
+        if "ip" in r:  # domain-list results (DBL) are evaluate_domains' business
+            by_ip.setdefault(r["ip"], []).append(r)
 
     for ip in sorted(by_ip):
         st = state.get(ip) or _new_ip_state()
@@ -178,12 +179,15 @@ def evaluate_dns_auth(previous, audit_results, now):
     """Track DNS-auth check severities; emit ``dns_auth_regression`` when a check becomes ``fail``
     (from ok/warn or first seen failing). ``audit_results``: list of dicts with ``check``,
     ``subject`` and ``severity`` (see dnsauth.py). Returns (new state ``{key: {...}}``, events).
-    A check that stays failing keeps its ``since`` and emits nothing again."""
+    A check that stays failing keeps its ``since`` and emits nothing again. An ``unknown`` check (no
+    DNS answer) changes nothing: its last known verdict stays, no event, no new entry."""
     state = copy.deepcopy(previous or {})
     events = []
     for r in audit_results:
         key = "%s:%s" % (r["subject"], r["check"])
-        sev = r.get("severity", "ok")
+        sev = r.get("severity")
+        if sev not in _SEVERITY_RANK:
+            continue  # unknown (or anything that is not a verdict): keep the last known one
         old = state.get(key) or {}
         old_sev = old.get("severity")
         if sev == "fail" and old_sev != "fail":
@@ -202,15 +206,62 @@ def evaluate_dns_auth(previous, audit_results, now):
     return state, events
 
 
+def evaluate_domains(previous, results, zones, now):
+    """Domain-list (Spamhaus DBL) listings of the sending domains: tracked per domain and zone and
+    alerted (``new_listing`` / ``delisted`` with ``domain``), never a standby (a domain listing is
+    not an IP's). ``unknown`` / ``error`` change nothing. Returns (``{domain: {"listings": {...},
+    "listed": [...]}}``, events)."""
+    configured = _zone_names(zones)
+    state = copy.deepcopy(previous or {})
+    events = []
+    by_domain = {}
+    for r in results:
+        if "domain" in r:
+            by_domain.setdefault(r["domain"], []).append(r)
+    for domain in sorted(by_domain):
+        st = state.setdefault(domain, {"listings": {}, "listed": []})
+        listings = st.setdefault("listings", {})
+        for zone in list(listings):
+            if configured is not None and zone not in configured:
+                info = listings.pop(zone)
+                events.append(_event("delisted", "delisted:%s:%s:%s" % (domain, zone, info.get("since")),
+                                     zone=zone, domain=domain,
+                                     message="%s: zone %s is no longer checked; listing since %s dropped"
+                                     % (domain, zone, info.get("since"))))
+        for r in by_domain[domain]:
+            zone = str(r["zone"]).rstrip(".").lower()
+            if r["status"] == "listed" and zone not in listings:
+                listings[zone] = {"since": now, "code": r.get("code")}
+                events.append(_event("new_listing", "new_listing:%s:%s:%s" % (domain, zone, now), zone=zone,
+                                     domain=domain, code=r.get("code"), meaning=r.get("meaning", ""),
+                                     message="sending domain %s newly listed on %s: %s%s" % (
+                                         domain, zone, r.get("code"),
+                                         (" — " + r["meaning"]) if r.get("meaning") else "")))
+            elif r["status"] == "clean" and zone in listings:
+                info = listings.pop(zone)
+                events.append(_event("delisted", "delisted:%s:%s:%s" % (domain, zone, info.get("since")),
+                                     zone=zone, domain=domain,
+                                     message="sending domain %s no longer listed on %s (listed since %s)"
+                                     % (domain, zone, info.get("since"))))
+        st["listed"] = sorted(listings)
+    return state, events
+
+
 def evaluate(previous, dnsbl_results, zones, now, resume_after=DEFAULT_RESUME_AFTER, audit_results=None):
-    """Whole health state: ``{"ips": {...}, "dns_auth": {...}, "updated": now}`` → (state, events)."""
+    """Whole health state: ``{"ips": {...}, "dns_auth": {...}, "domains": {...} (DBL, when any),
+    "updated": now}`` -> (state, events)."""
     previous = previous or {}
     ips, events = evaluate_dnsbl(previous.get("ips") or {}, dnsbl_results, zones, now, resume_after)
+    domains, dom_events = evaluate_domains(previous.get("domains") or {}, dnsbl_results, zones, now)
+    events.extend(dom_events)
     auth = previous.get("dns_auth") or {}
     if audit_results is not None:
         auth, auth_events = evaluate_dns_auth(auth, audit_results, now)
         events.extend(auth_events)
-    return {"ips": ips, "dns_auth": auth, "updated": now}, events
+    out = {"ips": ips, "dns_auth": auth, "updated": now}
+    if domains:
+        out["domains"] = domains
+    return out, events
 
 
 def planner_view(state):
@@ -239,13 +290,13 @@ def fcrdns_gate(ips, audit_results, warmup_states, enabled=True):
     as a DNS-auth regression, not a reason to drop it. The block lifts as soon as FCrDNS passes.
     """
     out = copy.deepcopy(ips or {})
-    # only answers count: a lookup that timed out or failed says nothing about the PTR ("unknown")
+    # only verdicts on real answers count: an unknown FCrDNS (timeout, SERVFAIL, ...) says nothing
     answered = (None, "NOERROR", "NXDOMAIN", "NODATA")
-    broken = {r["subject"]: "; ".join(r.get("messages") or []) for r in audit_results or []
-              if r.get("check") == "fcrdns" and r.get("severity") == "fail"
-              and (r.get("details") or {}).get("rcode") in answered}
-    unknown = {r["subject"] for r in audit_results or [] if r.get("check") == "fcrdns"} - set(broken) - {
-        r["subject"] for r in audit_results or [] if r.get("check") == "fcrdns" and r.get("severity") != "fail"}
+    fcr = [r for r in audit_results or [] if r.get("check") == "fcrdns"]
+    broken = {r["subject"]: "; ".join(r.get("messages") or []) for r in fcr
+              if r.get("severity") == "fail" and (r.get("details") or {}).get("rcode") in answered}
+    unknown = {r["subject"] for r in fcr} - set(broken) - {
+        r["subject"] for r in fcr if r.get("severity") in ("ok", "warn")}
     for ip in set(out) | set(broken):
         state = out.setdefault(ip, _new_ip_state())
         if ip in unknown:
@@ -260,9 +311,11 @@ def fcrdns_gate(ips, audit_results, warmup_states, enabled=True):
 
 
 def worst(severities):
-    """Worst of ok/warn/fail."""
+    """Worst of ok/warn/fail; ``unknown`` is not a verdict and is left out (anything else is fail)."""
     best = "ok"
     for s in severities:
+        if s == "unknown":
+            continue
         if _SEVERITY_RANK.get(s, 2) > _SEVERITY_RANK[best]:
             best = s if s in _SEVERITY_RANK else "fail"
     return best

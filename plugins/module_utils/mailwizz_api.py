@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""MailWizz API client (controller side, Python standard library only).
+"""MailWizz API client (controller side, on ``requests``: see ``http_session``).
 
-What it does, following the MailWizz API facts the project verified:
+What it does, following the MailWizz API facts the project verified (docs/mailwizz-api-facts.md):
 
 * authentication: ``X-Api-Key`` (2.x/3.x) or the 1.x signed headers ``X-MW-PUBLIC-KEY``,
   ``X-MW-TIMESTAMP``, ``X-MW-REMOTE-ADDR``, ``X-MW-SIGNATURE`` (HMAC-SHA1, lowercase hex, over
@@ -10,11 +10,16 @@ What it does, following the MailWizz API facts the project verified:
   top-level keys sorted byte-wise, the way PHP's ``ksort`` + ``http_build_query`` do it);
 * form-encoded nested bodies (``general[name]=...``), real PUT and DELETE methods;
 * base64 for campaign ``template[content|archive|plain_text]``;
-* an iterator over paginated collections (``page``/``per_page``, per_page clamped 10..50);
-* timeouts, retries with exponential backoff and jitter on connection errors, timeouts, 5xx and
-  429 (``Retry-After`` honoured); the sleep function, the clock and the transport are injectable;
-* creates made safe: look up before creating, and after a failed or ambiguous POST look up
-  again before retrying, so a retried POST never makes a duplicate;
+* collections read page by page until a pass is stable (MailWizz 2.x lists newest first, so
+  offset pages shift while rows are added); counts as strings, ``total_pages`` as floats and
+  empty collections with nulls are understood;
+* one pooled session per client; idempotent calls retried with backoff and jitter on connection
+  errors, timeouts, 429 and 5xx (``Retry-After`` honoured); a POST is never replayed blindly;
+* creates that cannot duplicate: look up before creating; after a failed or timed-out create,
+  look up again with backoff for a bounded time (``settle``) before any new POST; duplicates
+  made anyway (older run, another tool) are reported and the oldest is used;
+* TLS and proxy options as ``ansible.builtin.uri`` has them (``validate_certs``, ``ca_path``,
+  ``client_cert``/``client_key``, ``proxy``/``use_proxy``, ``timeout``);
 * errors raised as :class:`MailWizzError` whose message names the object, the method, the URL
   path and the HTTP status, and never contains a key.
 """
@@ -23,25 +28,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import random
-import socket
 import time
 import urllib.parse
+from collections import OrderedDict
+
+from ansible_collections.mailfleet.fleet.plugins.module_utils.http_session import (
+    HTTP_OPTION_KEYS, IDEMPOTENT_METHODS, HttpConfigError, HttpSession, Response, TransportError,
+    normalize_options)
 
 PER_PAGE_MIN = 10
 PER_PAGE_MAX = 50
 BULK_MAX = 10000
-RETRYABLE_STATUS = frozenset([429, 500, 502, 503, 504])
+COLLECT_PASSES = 4
+SETTLE_MAX_LOOKUPS = 12
 BASE64_TEMPLATE_FIELDS = ("content", "archive", "plain_text")
+__all__ = ["MailWizzClient", "MailWizzError", "ConfigError", "Response", "TransportError"]
 
 
 class MailWizzError(Exception):
     """An API call failed. ``str()`` names object, method, path and status; never a key."""
 
     def __init__(self, obj, method, path, status=None, detail=None, retry_after=None,
-                 transport=False):
+                 transport=False, connect=False):
         self.obj = obj
         self.method = method
         self.path = path
@@ -49,16 +59,20 @@ class MailWizzError(Exception):
         self.detail = detail
         self.retry_after = retry_after
         self.transport = transport
+        self.connect = connect
         Exception.__init__(self, self._message())
 
     @property
     def ambiguous(self):
-        """True when the server may have processed the request (response lost or 5xx)."""
-        return self.transport or (self.status is not None and self.status >= 500)
+        """True when the server may have processed the request (reply lost, late or 5xx)."""
+        return (self.transport and not self.connect) or (self.status is not None
+                                                         and self.status >= 500)
 
     @property
-    def retryable(self):
-        return self.transport or self.status in RETRYABLE_STATUS
+    def create_retryable(self):
+        """A create that failed this way may be tried again after a look-up: ambiguous, or
+        refused without processing (429, 409 busy/exists, connection refused)."""
+        return self.ambiguous or self.transport or self.status in (409, 429)
 
     def _message(self):
         what = "HTTP %s" % self.status if self.status is not None else "no HTTP response"
@@ -155,81 +169,62 @@ def clamp_per_page(per_page):
 
 
 # --------------------------------------------------------------------------------------------
-# Transport
-# --------------------------------------------------------------------------------------------
-class TransportError(Exception):
-    """No usable HTTP response: refused, reset, dropped, timed out."""
-
-
-class Response(object):
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = dict((k.lower(), v) for k, v in (headers or {}).items())
-        self.body = body or b""
-
-    def json(self):
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            return None
-
-
-class HttpTransport(object):
-    """Keep-alive ``http.client`` transport: one connection per scheme/host/port, reopened after
-    any error. Callable as ``transport(method, url, headers, body, timeout) -> Response``."""
-
-    def __init__(self):
-        self._conns = {}
-
-    def _conn(self, scheme, netloc, timeout):
-        key = (scheme, netloc)
-        conn = self._conns.get(key)
-        if conn is None:
-            cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-            conn = cls(netloc, timeout=timeout)
-            self._conns[key] = conn
-        conn.timeout = timeout
-        if conn.sock is not None:
-            conn.sock.settimeout(timeout)
-        return conn
-
-    def close(self):
-        for conn in self._conns.values():
-            conn.close()
-        self._conns = {}
-
-    def __call__(self, method, url, headers, body, timeout):
-        parts = urllib.parse.urlsplit(url)
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        conn = self._conn(parts.scheme, parts.netloc, timeout)
-        try:
-            conn.request(method, target, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            result = Response(resp.status, dict(resp.getheaders()), data)
-            if resp.will_close:
-                conn.close()
-            return result
-        except (OSError, socket.timeout, http.client.HTTPException) as exc:
-            conn.close()
-            self._conns.pop((parts.scheme, parts.netloc), None)
-            raise TransportError("%s: %s" % (type(exc).__name__, exc) if str(exc)
-                                 else type(exc).__name__)
-
-
-# --------------------------------------------------------------------------------------------
 # Client
 # --------------------------------------------------------------------------------------------
+def parse_count(value, what="count"):
+    """MailWizz numbers in collections: ``null`` (empty), ``"15"`` (2.x strings), ``2.0``
+    (``total_pages`` is a PHP float), or an int. Anything else is refused (never guessed)."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        raise ValueError("%s is a boolean" % what)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value == int(value):
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if number is not None and number == int(number) and number >= 0:
+            return int(number)
+    raise ValueError("%s %r is not a whole number" % (what, value))
+
+
+def _json(body):
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return None
+
+
+def oldest(records, id_key=None):
+    """The oldest of ``records`` (a collection read newest first, as MailWizz 2.x orders it):
+    the smallest numeric ``id_key`` when every record has one, else the last one read."""
+    if id_key:
+        try:
+            return min(records, key=lambda r: parse_count(r.get(id_key), id_key))
+        except (ValueError, TypeError):
+            pass
+    return records[-1]
+
+
 class MailWizzClient(object):
-    """One MailWizz customer (one API key)."""
+    """One MailWizz customer (one API key), over one pooled ``requests`` session."""
 
     def __init__(self, url, api_key=None, public_key=None, private_key=None, timeout=30.0,
-                 retries=4, backoff=0.5, max_backoff=30.0, max_retry_after=300.0,
-                 remote_addr="", transport=None, sleep=None, clock=None, rng=None):
+                 retries=4, backoff=0.5, max_backoff=30.0, max_retry_after=300.0, settle=None,
+                 remote_addr="", validate_certs=True, ca_path=None, client_cert=None,
+                 client_key=None, proxy=None, use_proxy=True, transport=None, sleep=None,
+                 clock=None, rng=None):
         if not url:
             raise ConfigError("MailWizz url is required")
+        if not str(url).startswith(("http://", "https://")):
+            raise ConfigError("MailWizz url must start with http:// or https://")
         if not api_key and not (public_key and private_key):
             raise ConfigError("MailWizz api_key (2.x/3.x) or public_key + private_key (1.x) "
                               "is required")
@@ -239,33 +234,77 @@ class MailWizzClient(object):
         self._public_key = public_key
         self._private_key = private_key
         self.legacy = bool(public_key and private_key and not api_key)
-        self.timeout = float(timeout)
         self.retries = max(0, int(retries))
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
         self.max_retry_after = float(max_retry_after)
         self.remote_addr = remote_addr
-        self.transport = transport or HttpTransport()
         self.sleep = sleep or time.sleep
         self.clock = clock or time.time
         self.rng = rng or random.Random()
-        self.calls = 0          # HTTP requests sent (attempts included)
+        self.calls = 0          # HTTP requests sent (retries included)
         self.calls_by_method = {}
+        self.warnings = []      # duplicates found, rows landed late, ... (the module warns)
+        try:
+            self.http_options = normalize_options({
+                "timeout": timeout, "validate_certs": validate_certs, "ca_path": ca_path,
+                "client_cert": client_cert, "client_key": client_key, "proxy": proxy,
+                "use_proxy": use_proxy})
+        except HttpConfigError as exc:
+            raise ConfigError("MailWizz connection: %s" % exc)
+        self.timeout = self.http_options["timeout"]
+        # After an ambiguous create (timed out, dropped, 5xx) the object is looked up again for
+        # this long before a new POST: a reply slower than the timeout may still commit.
+        self.settle = 2.0 * self.timeout if settle is None else max(0.0, float(settle))
+        self._session = None
+        if transport is None:
+            try:
+                self._session = HttpSession(self.http_options, retries=self.retries,
+                                            backoff=self.backoff, max_backoff=self.max_backoff,
+                                            max_retry_after=self.max_retry_after,
+                                            sleep=self.sleep, rng=self.rng,
+                                            on_attempt=self._count)
+            except HttpConfigError as exc:
+                raise ConfigError("MailWizz connection: %s" % exc)
+            self.transport = self._session_transport
+        else:
+            self.transport = transport
 
     # -- secrets never leave through repr or errors
     def __repr__(self):
         return "MailWizzClient(%r, %s)" % (self.base_url, "1.x signed" if self.legacy else "2.x")
 
-    def _redact(self, text):
-        if not isinstance(text, str):
-            return text
+    def close(self):
+        if self._session is not None:
+            self._session.close()
+
+    def _count(self, method):
+        self.calls += 1
+        self.calls_by_method[method] = self.calls_by_method.get(method, 0) + 1
+
+    def _session_transport(self, method, url, headers, body, timeout, idempotent):
+        return self._session.send(method, url, headers, body, idempotent)
+
+    def _redact(self, value):
+        """``value`` (text, or nested dicts/lists of text as MailWizz errors come) without keys."""
+        if isinstance(value, dict):
+            return dict((self._redact(k), self._redact(v)) for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return [self._redact(v) for v in value]
+        if not isinstance(value, str):
+            return value
         for secret in (self._api_key, self._private_key, self._public_key):
-            if secret and secret in text:
-                text = text.replace(secret, "********")
-        return text
+            if secret and secret in value:
+                value = value.replace(secret, "********")
+        return value
+
+    def warn(self, message):
+        message = self._redact(message)
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     def _headers(self, method, url, body_pairs, has_body):
-        headers = {"Accept": "application/json", "User-Agent": "mailfleet/0.1"}
+        headers = {"Accept": "application/json"}
         if has_body:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         if method in ("PUT", "DELETE"):
@@ -291,7 +330,18 @@ class MailWizzClient(object):
             delay = max(delay, min(float(retry_after), self.max_retry_after))
         return delay
 
-    def _once(self, method, path, query, data, obj):
+    def request(self, method, path, query=None, data=None, obj="request", idempotent=None,
+                accept_404=False):
+        """Send one call. Returns ``(status, payload)``; with ``accept_404`` a 404 returns
+        ``(404, None)``.
+
+        Idempotent calls (GET, PUT, DELETE by default) are retried by the session on connection
+        errors, timeouts, 429 and 5xx with backoff; POSTs and toggles (``idempotent=False``)
+        only when the request never reached the server. Raises :class:`MailWizzError`.
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
         url = "%s/%s" % (self.base_url, path.lstrip("/"))
         if query:
             url += "?" + urllib.parse.urlencode([(k, _scalar(v)) for k, v in query.items()
@@ -300,27 +350,26 @@ class MailWizzClient(object):
         body = urllib.parse.urlencode(pairs).encode("ascii") if data is not None else None
         headers = self._headers(method, url, pairs, body is not None)
         shown = "%s/%s" % (self._base_path, path.lstrip("/"))
-        self.calls += 1
-        self.calls_by_method[method] = self.calls_by_method.get(method, 0) + 1
+        if self._session is None:
+            self._count(method)
         try:
-            resp = self.transport(method, url, headers, body, self.timeout)
+            resp = self.transport(method, url, headers, body, self.timeout, idempotent)
         except TransportError as exc:
-            raise MailWizzError(obj, method, shown, None, self._redact(str(exc)), transport=True)
-        payload = resp.json()
+            raise MailWizzError(obj, method, shown, None, self._redact(str(exc)), transport=True,
+                                connect=getattr(exc, "connect", False))
+        payload = _json(resp.body)
         if 200 <= resp.status < 300:
             if not isinstance(payload, dict):
                 raise MailWizzError(obj, method, shown, resp.status, "response is not JSON")
             return resp.status, payload
+        if accept_404 and resp.status == 404:
+            return 404, None
         detail = None
         if isinstance(payload, dict):
             detail = payload.get("error") or payload.get("message")
         if detail is None:
             detail = resp.body[:200].decode("utf-8", "replace") if resp.body else None
-        if isinstance(detail, dict):
-            detail = dict((k, self._redact(v) if isinstance(v, str) else v)
-                          for k, v in detail.items())
-        else:
-            detail = self._redact(detail)
+        detail = self._redact(detail)
         retry_after = None
         if resp.headers.get("retry-after"):
             try:
@@ -329,58 +378,99 @@ class MailWizzClient(object):
                 retry_after = None
         raise MailWizzError(obj, method, shown, resp.status, detail, retry_after=retry_after)
 
-    def request(self, method, path, query=None, data=None, obj="request", retry=True,
-                accept_404=False):
-        """Send one call; retry connection errors, timeouts, 5xx and 429 when ``retry``.
-
-        Returns ``(status, payload)``; with ``accept_404`` a 404 returns ``(404, None)``.
-        POST creates must not use ``retry=True`` (see :meth:`create_safely`).
-        """
-        method = method.upper()
-        attempts = 1 + (self.retries if retry else 0)
-        for attempt in range(attempts):
-            try:
-                return self._once(method, path, query, data, obj)
-            except MailWizzError as exc:
-                if accept_404 and exc.status == 404:
-                    return 404, None
-                if not exc.retryable or attempt + 1 >= attempts:
-                    raise
-                self.sleep(self.backoff_delay(attempt, exc.retry_after))
-        raise AssertionError("unreachable")
-
     def get(self, path, query=None, obj="request", accept_404=False):
         return self.request("GET", path, query=query, obj=obj, accept_404=accept_404)[1]
 
-    def paginate(self, path, query=None, per_page=PER_PAGE_MAX, obj="collection"):
-        """Yield every record of a collection, page by page."""
-        page = 1
+    def collect(self, path, query=None, key=None, obj="collection", per_page=PER_PAGE_MAX):
+        """Every record of a collection, in the order MailWizz returns them (newest first).
+
+        MailWizz pages with ``ORDER BY id DESC LIMIT/OFFSET``: a row added (or removed) while
+        the pages are read shifts the later pages. A pass counts: it is kept only when the
+        collection's ``count`` did not move during the pass and the distinct records seen
+        (by ``key``) are exactly ``count``; otherwise the collection is read again (at most
+        ``COLLECT_PASSES`` times, then MailWizzError). A missing collection (404) is empty.
+        """
         per_page = clamp_per_page(per_page)
-        while True:
-            q = dict(query or {})
-            q.update({"page": page, "per_page": per_page})
-            status, payload = self.request("GET", path, query=q, obj=obj, accept_404=True)
-            if status == 404 or payload is None:
-                return
-            data = payload.get("data") or {}
-            for record in data.get("records") or []:
-                yield record
-            total_pages = int(data.get("total_pages") or 0)
-            if not data.get("next_page") or page >= total_pages:
-                return
-            page += 1
+        keyfunc = key or (lambda rec: json.dumps(rec, sort_keys=True))
+        counts = []
+        for _pass in range(COLLECT_PASSES):
+            seen = OrderedDict()
+            counts = []
+            page = 1
+            while True:
+                q = dict(query or {})
+                q.update({"page": page, "per_page": per_page})
+                status, payload = self.request("GET", path, query=q, obj=obj, accept_404=True)
+                if status == 404 or payload is None:
+                    return []
+                data = payload.get("data") or {}
+                try:
+                    counts.append(parse_count(data.get("count")))
+                    total_pages = parse_count(data.get("total_pages"), "total_pages")
+                except ValueError as exc:
+                    raise MailWizzError(obj, "GET", "%s/%s" % (self._base_path, path),
+                                        status, "unreadable collection: %s" % exc)
+                records = data.get("records") or []
+                for rec in records:
+                    seen.setdefault(keyfunc(rec), rec)
+                if not records or not data.get("next_page") or page >= total_pages:
+                    break
+                page += 1
+            if len(set(counts)) == 1 and counts[0] == len(seen):
+                return list(seen.values())
+        raise MailWizzError(obj, "GET", "%s/%s" % (self._base_path, path), None,
+                            "the collection kept changing while it was read (%d passes, counts "
+                            "%s)" % (COLLECT_PASSES, counts))
+
+    def paginate(self, path, query=None, per_page=PER_PAGE_MAX, obj="collection", key=None):
+        """Iterator over :meth:`collect` (kept for callers that stream)."""
+        return iter(self.collect(path, query=query, key=key, obj=obj, per_page=per_page))
 
     def collection_count(self, path, obj="collection"):
         status, payload = self.request("GET", path, query={"page": 1, "per_page": PER_PAGE_MIN},
                                        obj=obj, accept_404=True)
         if status == 404 or payload is None:
             return 0
-        return int((payload.get("data") or {}).get("count") or 0)
+        return parse_count((payload.get("data") or {}).get("count"))
 
-    def create_safely(self, obj, lookup, create):
-        """Look up, create if absent; after an ambiguous or retryable failure look up again
-        before retrying, so a retried POST never duplicates. Returns ``(result, created)``."""
-        found = lookup()
+    # ---------------------------------------------------------------------------- safe creates
+    def pick(self, obj, matches, id_key=None, uid=None):
+        """One object out of the look-up's matches: the oldest, with a warning naming the
+        duplicates (made by an older run or another tool); the run goes on with the oldest."""
+        if not matches:
+            return None
+        chosen = oldest(matches, id_key)
+        if len(matches) > 1:
+            uids = [uid(r) if uid else r for r in matches]
+            self.warn("MailWizz %s exists %d times (%s): using the oldest, %s; delete the "
+                      "others in MailWizz" % (obj, len(matches), ", ".join(map(str, uids)),
+                                              uid(chosen) if uid else chosen))
+        return chosen
+
+    def settle_lookup(self, exc, lookup, done=bool):
+        """After a failed create: look up with backoff before any new POST.
+
+        An ambiguous failure (timeout, dropped connection, 5xx: the server may still commit)
+        is followed by look-ups for up to ``settle`` seconds; a refusal that proves nothing
+        was processed (429, 409 busy, connection refused) by one look-up after the backoff.
+        Returns the last look-up result (``done(result)`` stops early)."""
+        deadline = self.clock() + (self.settle if exc.ambiguous else 0.0)
+        attempt = 0
+        found = None
+        while True:
+            self.sleep(self.backoff_delay(attempt, exc.retry_after if attempt == 0 else None))
+            found = lookup()
+            attempt += 1
+            if done(found) or self.clock() >= deadline or attempt >= SETTLE_MAX_LOOKUPS:
+                return found
+
+    def create_safely(self, obj, lookup, create, id_key=None, uid=None):
+        """Look up, create if absent; a failed create is followed by :meth:`settle_lookup`
+        before a new POST, so a retried POST never duplicates an object that landed.
+
+        ``lookup()`` returns the matching records (newest first). Returns ``(record, created)``.
+        """
+        found = self.pick(obj, lookup(), id_key, uid)
         if found is not None:
             return found, False
         attempts = 1 + self.retries
@@ -388,23 +478,25 @@ class MailWizzClient(object):
             try:
                 return create(), True
             except MailWizzError as exc:
-                if not exc.retryable or attempt + 1 >= attempts:
+                if not exc.create_retryable or attempt + 1 >= attempts:
                     raise
-                self.sleep(self.backoff_delay(attempt, exc.retry_after))
-            found = lookup()
+                matches = self.settle_lookup(exc, lookup)
+            found = self.pick(obj, matches, id_key, uid)
             if found is not None:
                 return found, True
         raise AssertionError("unreachable")
 
     # ---------------------------------------------------------------------------- lists
     def lists(self):
-        return list(self.paginate("lists", obj="lists"))
+        return self.collect("lists", key=_list_uid, obj="lists")
+
+    def find_lists(self, name):
+        """Every list named ``name`` (newest first)."""
+        return [r for r in self.collect("lists", key=_list_uid, obj="list %r" % name)
+                if (r.get("general") or {}).get("name") == name]
 
     def find_list(self, name):
-        for record in self.paginate("lists", obj="list %r" % name):
-            if (record.get("general") or {}).get("name") == name:
-                return record
-        return None
+        return self.pick("list %r" % name, self.find_lists(name), uid=_list_uid)
 
     def get_list(self, list_uid):
         return (self.get("lists/%s" % list_uid, obj="list %s" % list_uid).get("data")
@@ -415,10 +507,10 @@ class MailWizzClient(object):
         obj = "list %r" % name
 
         def create():
-            _, payload = self.request("POST", "lists", data=body, obj=obj, retry=False)
+            _, payload = self.request("POST", "lists", data=body, obj=obj)
             return {"general": {"list_uid": payload.get("list_uid"), "name": name}}
 
-        return self.create_safely(obj, lambda: self.find_list(name), create)
+        return self.create_safely(obj, lambda: self.find_lists(name), create, uid=_list_uid)
 
     def update_list(self, list_uid, body):
         return self.request("PUT", "lists/%s" % list_uid, data=body,
@@ -437,29 +529,33 @@ class MailWizzClient(object):
         obj = "field %s of list %s" % (tag, list_uid)
 
         def lookup():
-            for field in self.list_fields(list_uid):
-                if field.get("tag") == tag:
-                    return field
-            return None
+            return [f for f in self.list_fields(list_uid) if f.get("tag") == tag]
 
         def create():
-            self.request("POST", "lists/%s/fields" % list_uid, obj=obj, retry=False,
+            self.request("POST", "lists/%s/fields" % list_uid, obj=obj,
                          data={"field": {"type": field_type, "label": label, "tag": tag,
                                          "required": "no", "visibility": "visible"}})
-            return lookup()
+            found = lookup()
+            if not found:
+                raise MailWizzError(obj, "GET", "%s/lists/%s/fields" % (self._base_path,
+                                                                        list_uid),
+                                    None, "created but not listed")
+            return found[0]
 
-        return self.create_safely(obj, lookup, create)
+        return self.create_safely(obj, lookup, create, id_key="field_id",
+                                  uid=lambda f: f.get("field_id"))
 
     # ---------------------------------------------------------------------------- segments
     def segments(self, list_uid):
-        return list(self.paginate("lists/%s/segments" % list_uid,
-                                  obj="segments of list %s" % list_uid))
+        return self.collect("lists/%s/segments" % list_uid, key=_segment_uid,
+                            obj="segments of list %s" % list_uid)
+
+    def find_segments(self, list_uid, name):
+        return [r for r in self.segments(list_uid) if r.get("name") == name]
 
     def find_segment(self, list_uid, name):
-        for record in self.segments(list_uid):
-            if record.get("name") == name:
-                return record
-        return None
+        return self.pick("segment %r of list %s" % (name, list_uid),
+                         self.find_segments(list_uid, name), uid=_segment_uid)
 
     def create_segment(self, list_uid, name, conditions, operator_match="all"):
         """``conditions``: [{"field_id", "operator_id", "value"}]."""
@@ -468,24 +564,26 @@ class MailWizzClient(object):
                 "conditions": list(conditions)}
 
         def create():
-            _, payload = self.request("POST", "lists/%s/segments" % list_uid, data=body,
-                                      obj=obj, retry=False)
+            _, payload = self.request("POST", "lists/%s/segments" % list_uid, data=body, obj=obj)
             uid = payload.get("segment_uid") or ((payload.get("data") or {}).get("record")
                                                   or {}).get("segment_uid")
             return {"segment_uid": uid, "name": name}
 
-        return self.create_safely(obj, lambda: self.find_segment(list_uid, name), create)
+        return self.create_safely(obj, lambda: self.find_segments(list_uid, name), create,
+                                  uid=_segment_uid)
 
     def segment_subscribers(self, list_uid, segment_uid):
-        return self.paginate("lists/%s/segments/%s/subscribers" % (list_uid, segment_uid),
-                             obj="subscribers of segment %s" % segment_uid)
+        return self.collect("lists/%s/segments/%s/subscribers" % (list_uid, segment_uid),
+                            key=_subscriber_uid, obj="subscribers of segment %s" % segment_uid)
 
     # ---------------------------------------------------------------------------- subscribers
     def subscribers(self, list_uid):
-        return self.paginate("lists/%s/subscribers" % list_uid,
-                             obj="subscribers of list %s" % list_uid)
+        return self.collect("lists/%s/subscribers" % list_uid, key=_subscriber_uid,
+                            obj="subscribers of list %s" % list_uid)
 
     def search_subscriber(self, list_uid, email):
+        if not email:
+            raise ValueError("search_subscriber needs an email (MailWizz answers 422 without)")
         payload = self.get("lists/%s/subscribers/search-by-email" % list_uid, {"EMAIL": email},
                            obj="subscriber in list %s" % list_uid, accept_404=True)
         return None if payload is None else payload.get("data")
@@ -495,12 +593,16 @@ class MailWizzClient(object):
         email = fields.get("EMAIL", "")
         obj = "subscriber in list %s" % list_uid
 
+        def lookup():
+            hit = self.search_subscriber(list_uid, email)
+            return [hit] if hit else []
+
         def create():
             _, payload = self.request("POST", "lists/%s/subscribers" % list_uid, data=fields,
-                                      obj=obj, retry=False)
+                                      obj=obj)
             return (payload.get("data") or {}).get("record") or {}
 
-        return self.create_safely(obj, lambda: self.search_subscriber(list_uid, email), create)
+        return self.create_safely(obj, lookup, create)
 
     def bulk_create_subscribers(self, list_uid, rows):
         """POST ``subscribers/bulk`` once (caller chunks to ≤ BULK_MAX and handles ambiguity).
@@ -510,7 +612,7 @@ class MailWizzClient(object):
             raise ValueError("at most %d subscribers per bulk call" % BULK_MAX)
         _, payload = self.request("POST", "lists/%s/subscribers/bulk" % list_uid,
                                   data={"subscribers": list(rows)},
-                                  obj="bulk subscribers of list %s" % list_uid, retry=False)
+                                  obj="bulk subscribers of list %s" % list_uid)
         return (payload.get("data") or {}).get("records") or []
 
     def update_subscriber(self, list_uid, subscriber_uid, fields):
@@ -524,13 +626,14 @@ class MailWizzClient(object):
 
     # ---------------------------------------------------------------------------- campaigns
     def campaigns(self):
-        return self.paginate("campaigns", obj="campaigns")
+        return self.collect("campaigns", key=_campaign_uid, obj="campaigns")
+
+    def find_campaigns(self, name):
+        return [r for r in self.campaigns() if r.get("name") == name]
 
     def find_campaign(self, name):
-        for record in self.campaigns():
-            if record.get("name") == name:
-                return record
-        return None
+        return self.pick("campaign %r" % name, self.find_campaigns(name), "campaign_id",
+                         _campaign_uid)
 
     def get_campaign(self, campaign_uid):
         return (self.get("campaigns/%s" % campaign_uid, obj="campaign %s" % campaign_uid)
@@ -549,10 +652,11 @@ class MailWizzClient(object):
         body = self.campaign_body(campaign)
 
         def create():
-            _, payload = self.request("POST", "campaigns", data=body, obj=obj, retry=False)
+            _, payload = self.request("POST", "campaigns", data=body, obj=obj)
             return {"campaign_uid": payload.get("campaign_uid"), "name": name}
 
-        return self.create_safely(obj, lambda: self.find_campaign(name), create)
+        return self.create_safely(obj, lambda: self.find_campaigns(name), create,
+                                  id_key="campaign_id", uid=_campaign_uid)
 
     def update_campaign(self, campaign_uid, campaign):
         return self.request("PUT", "campaigns/%s" % campaign_uid,
@@ -565,8 +669,9 @@ class MailWizzClient(object):
         return status != 404
 
     def pause_unpause(self, campaign_uid):
+        """A toggle: never replayed blindly (a replay would undo it)."""
         return self.request("PUT", "campaigns/%s/pause-unpause" % campaign_uid,
-                            obj="campaign %s" % campaign_uid)[1]
+                            obj="campaign %s" % campaign_uid, idempotent=False)[1]
 
     def campaign_stats(self, campaign_uid):
         return self.get("campaigns/%s/stats" % campaign_uid,
@@ -574,7 +679,8 @@ class MailWizzClient(object):
 
     # ---------------------------------------------------------------------------- other reads
     def delivery_servers(self):
-        return list(self.paginate("delivery-servers", obj="delivery servers"))
+        return self.collect("delivery-servers", key=lambda r: r.get("server_id"),
+                            obj="delivery servers")
 
     def health(self):
         """One cheap authenticated read; raises MailWizzError when the API is not usable."""
@@ -584,21 +690,38 @@ class MailWizzClient(object):
         return {"ok": True, "latency_ms": int((self.clock() - start) * 1000)}
 
 
+def _list_uid(record):
+    return (record.get("general") or {}).get("list_uid")
+
+
+def _segment_uid(record):
+    return record.get("segment_uid")
+
+
+def _subscriber_uid(record):
+    return record.get("subscriber_uid")
+
+
+def _campaign_uid(record):
+    return record.get("campaign_uid")
+
+
 # --------------------------------------------------------------------------------------------
 # Factory from inventory data
 # --------------------------------------------------------------------------------------------
-CONNECTION_KEYS = ("url", "api_key", "public_key", "private_key", "timeout", "retries",
-                   "backoff")
+AUTH_KEYS = ("api_key", "public_key", "private_key")
+CONNECTION_KEYS = ("url",) + AUTH_KEYS + ("retries", "backoff", "settle") + HTTP_OPTION_KEYS
 
 
 def connection_for_tenant(tenant, tenants, instances):
-    """Resolve the connection settings of ``tenant``.
+    """Resolve the connection settings of ``tenant`` (pure: plain dicts in, a dict out).
 
     ``tenants[tenant]["mailwizz"]`` names an entry of ``instances``
-    (``mailfleet_mailwizz_instances``); the tenant may carry its own customer credentials in
-    ``tenants[tenant]["mailwizz_auth"]`` ({api_key} or {public_key, private_key}) when several
-    tenants share one MailWizz installation. Every tenant must end up with its own key: two
-    tenants resolving to the same key would see (and change) each other's lists.
+    (``mailfleet_mailwizz_instances``: url, key and the HTTP options); the tenant may carry its
+    own customer credentials in ``tenants[tenant]["mailwizz_auth"]`` ({api_key} or
+    {public_key, private_key}) when several tenants share one MailWizz installation. Every
+    tenant must end up with its own key: two tenants resolving to the same key would see (and
+    change) each other's lists. Messages never contain a key.
     """
     if tenant not in (tenants or {}):
         raise ConfigError("tenant %r is not in mailfleet_tenants" % tenant)
@@ -608,16 +731,34 @@ def connection_for_tenant(tenant, tenants, instances):
     if instance_name not in (instances or {}):
         raise ConfigError("tenant %r: mailwizz instance %r is not in "
                           "mailfleet_mailwizz_instances" % (tenant, instance_name))
-    conn = dict((k, v) for k, v in (instances[instance_name] or {}).items()
-                if k in CONNECTION_KEYS)
+    instance = instances[instance_name] or {}
+    if not isinstance(instance, dict):
+        raise ConfigError("mailwizz instance %r is not a mapping" % instance_name)
+    conn = dict((k, v) for k, v in instance.items() if k in CONNECTION_KEYS and v is not None)
     auth = (tenants[tenant] or {}).get("mailwizz_auth") or {}
-    conn.update(dict((k, v) for k, v in auth.items() if k in CONNECTION_KEYS))
+    if not isinstance(auth, dict):
+        raise ConfigError("tenant %r: mailwizz_auth must be a mapping {api_key} or "
+                          "{public_key, private_key}" % tenant)
+    unknown = sorted(k for k in auth if k not in AUTH_KEYS)
+    if unknown:
+        raise ConfigError("tenant %r: mailwizz_auth holds only %s, not %s"
+                          % (tenant, ", ".join(AUTH_KEYS), ", ".join(map(str, unknown))))
+    if auth:
+        for key in AUTH_KEYS:  # the tenant's own credentials replace the instance's
+            conn.pop(key, None)
+        conn.update(dict((k, v) for k, v in auth.items() if v))
     if not conn.get("url"):
         raise ConfigError("mailwizz instance %r has no url" % instance_name)
     if not conn.get("api_key") and not (conn.get("public_key") and conn.get("private_key")):
         raise ConfigError("tenant %r: no api_key (or public_key + private_key) for mailwizz "
                           "instance %r" % (tenant, instance_name))
     return conn
+
+
+def _identity(conn):
+    parts = urllib.parse.urlsplit(str(conn["url"]).strip())
+    url = "%s://%s%s" % (parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"))
+    return url, conn.get("api_key") or conn.get("public_key")
 
 
 def check_key_isolation(tenants, instances):
@@ -627,7 +768,7 @@ def check_key_isolation(tenants, instances):
         if not (tenants[name] or {}).get("mailwizz"):
             continue
         conn = connection_for_tenant(name, tenants, instances)
-        ident = (conn["url"].rstrip("/"), conn.get("api_key") or conn.get("public_key"))
+        ident = _identity(conn)
         if ident in seen:
             raise ConfigError("tenants %r and %r use the same MailWizz key on %s: each tenant "
                               "needs its own customer key" % (seen[ident], name, ident[0]))

@@ -23,6 +23,7 @@ import csv
 import datetime
 import hashlib
 import io
+import json
 import re
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_api import (
@@ -48,14 +49,24 @@ def _norm(value):
 
 # =============================================================================== lists
 LIST_SECTIONS = ("general", "defaults", "notifications", "company")
+# What MailWizz 2.x returns of a list (GET lists, GET lists/{uid}); every other key a list takes
+# (opt_in, opt_out, notifications[daily], company[country], ...) is write-only: sent on create and
+# with every update, but it cannot be compared (docs/mailwizz-api-facts.md).
+LIST_READABLE = {
+    "general": ("name", "display_name", "description"),
+    "defaults": ("from_email", "from_name", "reply_to", "subject"),
+    "notifications": ("subscribe", "unsubscribe", "subscribe_to", "unsubscribe_to"),
+    "company": ("name", "address_1", "address_2", "zone_name", "city", "zip_code", "phone",
+                "address_format"),
+}
 
 
 def list_diff(record, desired):
-    """Keys of ``desired`` (section -> {key: value}) whose value differs in ``record``."""
+    """Readable keys of ``desired`` (section -> {key: value}) whose value differs in ``record``."""
     before, after = {}, {}
     for section in LIST_SECTIONS:
         for key, value in (desired.get(section) or {}).items():
-            if value is None:
+            if value is None or key not in LIST_READABLE[section]:
                 continue
             have = _norm(((record or {}).get(section) or {}).get(key))
             if have != _norm(value):
@@ -64,29 +75,36 @@ def list_diff(record, desired):
     return before, after
 
 
+def write_only_keys(desired):
+    """``section.key`` of ``desired`` that MailWizz does not return (cannot be compared)."""
+    return sorted("%s.%s" % (section, key) for section in LIST_SECTIONS
+                  for key, value in (desired.get(section) or {}).items()
+                  if value is not None and key not in LIST_READABLE[section])
+
+
 def find_lists(client, name):
-    return [r for r in client.paginate("lists", obj="list %r" % name)
-            if (r.get("general") or {}).get("name") == name]
+    return client.find_lists(name)
+
+
+def _the_list(client, name):
+    """The list named ``name`` (the oldest, with a warning, when there are several)."""
+    return client.find_list(name)
 
 
 def ensure_list(client, name, desired, state="present", check_mode=False):
-    """Returns {changed, action, list_uid, diff: {before, after}}."""
+    """Returns {changed, action, list_uid, write_only, diff: {before, after}}."""
     desired = dict((s, dict(desired.get(s) or {})) for s in LIST_SECTIONS)
     desired["general"]["name"] = name
-    found = find_lists(client, name)
-    if len(found) > 1:
-        raise OperationError("%d MailWizz lists are named %r (%s): resolve the duplicates "
-                             "by hand first" % (len(found), name, ", ".join(
-                                 r["general"]["list_uid"] for r in found)))
-    record = found[0] if found else None
+    record = _the_list(client, name)
     uid = record["general"]["list_uid"] if record else None
+    write_only = write_only_keys(desired)
     if state == "absent":
         if record is None:
-            return {"changed": False, "action": "none", "list_uid": None,
+            return {"changed": False, "action": "none", "list_uid": None, "write_only": [],
                     "diff": {"before": {}, "after": {}}}
         if not check_mode:
             client.delete_list(uid)
-        return {"changed": True, "action": "deleted", "list_uid": uid,
+        return {"changed": True, "action": "deleted", "list_uid": uid, "write_only": [],
                 "diff": {"before": {"name": name, "list_uid": uid}, "after": {}}}
     clean = dict((s, dict((k, _norm(v)) for k, v in desired[s].items() if v is not None))
                  for s in LIST_SECTIONS)
@@ -95,27 +113,25 @@ def ensure_list(client, name, desired, state="present", check_mode=False):
         if not check_mode:
             record, _ = client.create_list(name, clean)
             uid = record["general"]["list_uid"]
-        return {"changed": True, "action": "created", "list_uid": uid,
+        return {"changed": True, "action": "created", "list_uid": uid, "write_only": write_only,
                 "diff": {"before": {}, "after": clean}}
     before, after = list_diff(record, desired)
     if not after:
-        return {"changed": False, "action": "none", "list_uid": uid,
+        return {"changed": False, "action": "none", "list_uid": uid, "write_only": write_only,
                 "diff": {"before": {}, "after": {}}}
     if not check_mode:
         client.update_list(uid, clean)
-    return {"changed": True, "action": "updated", "list_uid": uid,
+    return {"changed": True, "action": "updated", "list_uid": uid, "write_only": write_only,
             "diff": {"before": before, "after": after}}
 
 
 def resolve_list_uid(client, list_name=None, list_uid=None):
     if list_uid:
         return list_uid
-    found = find_lists(client, list_name)
-    if not found:
+    record = _the_list(client, list_name)
+    if record is None:
         raise OperationError("MailWizz list %r does not exist" % list_name)
-    if len(found) > 1:
-        raise OperationError("%d MailWizz lists are named %r" % (len(found), list_name))
-    return found[0]["general"]["list_uid"]
+    return record["general"]["list_uid"]
 
 
 # =============================================================================== subscribers
@@ -282,41 +298,103 @@ def import_subscribers(client, list_uid, rows, tags_field="TAGS", bucket_field="
     return result
 
 
+def _reason(errors):
+    if isinstance(errors, dict):
+        return "; ".join("%s: %s" % (k, v if isinstance(v, str) else json.dumps(v, sort_keys=True))
+                         for k, v in sorted(errors.items(), key=lambda kv: str(kv[0])))
+    if isinstance(errors, (list, tuple)):
+        return "; ".join(str(e) for e in errors)
+    return str(errors)
+
+
+def bulk_record_outcome(record):
+    """``("created", None)``, ``("failed", reason)`` or ``("unknown", why)`` for one record of a
+    bulk subscribe answer.
+
+    MailWizz 2.x answers ``{"data": {fields..., "subscriber_uid" when created}, "errors":
+    {FIELD: message}}`` per record, without a per-record status: a record failed when it has
+    errors. Older answers carry ``status`` ("success"/"error") and ``error``. A record that
+    says neither is *unknown*: the caller looks the subscriber up instead of guessing.
+    """
+    if not isinstance(record, dict):
+        return "unknown", "record is not an object"
+    errors = record.get("errors")
+    if errors:
+        return "failed", _reason(errors)
+    status = record.get("status")
+    if status == "error":
+        return "failed", _reason(record.get("error") or "error")
+    if status == "success":
+        return "created", None
+    if status is None and (record.get("data") or {}).get("subscriber_uid"):
+        return "created", None
+    return "unknown", "no errors and no subscriber_uid in the answer"
+
+
+def _record_email(record):
+    data = record.get("data") if isinstance(record, dict) else None
+    data = data if isinstance(data, dict) else {}
+    return str(data.get("EMAIL") or data.get("email") or "").strip().lower()
+
+
+def bulk_outcomes(records, pending):
+    """Outcome of each pending row (same order). MailWizz answers in the order the rows were
+    sent, so the answer is read by position when it has one record per row, else by EMAIL."""
+    if len(records) == len(pending):
+        return [bulk_record_outcome(rec) for rec in records]
+    by_email = {}
+    for rec in records:
+        by_email.setdefault(_record_email(rec), rec)
+    out = []
+    for _, email, _ in pending:
+        rec = by_email.get(email.lower())
+        out.append(bulk_record_outcome(rec) if rec is not None
+                   else ("unknown", "no record for this row in the bulk answer"))
+    return out
+
+
 def _bulk_chunk(client, list_uid, chunk, total_known, result, fail):
+    """One chunk of creates through ``subscribers/bulk``; a failed call is followed by a settle
+    look-up (which rows landed?) before the missing rows are sent again."""
     pending = list(chunk)
     attempts = 1 + client.retries
+    ambiguous = False
     for attempt in range(attempts):
         try:
             records = client.bulk_create_subscribers(list_uid, [d for _, _, d in pending])
         except MailWizzError as exc:
-            if not exc.retryable or attempt + 1 >= attempts:
+            if not exc.create_retryable or attempt + 1 >= attempts:
                 for index, email, _ in pending:
                     fail(index, email, str(exc))
                 return
-            client.sleep(client.backoff_delay(attempt, exc.retry_after))
-            landed = _lookup_landed(client, list_uid, [e for _, e, _ in pending], total_known)
+            ambiguous = ambiguous or exc.ambiguous
+            emails = [e for _, e, _ in pending]
+            landed = client.settle_lookup(
+                exc, lambda: _lookup_landed(client, list_uid, emails, total_known),
+                done=lambda found: len(found) >= len(emails))
             result["created"] += sum(1 for _, e, _ in pending if e.lower() in landed)
             pending = [p for p in pending if p[1].lower() not in landed]
             if not pending:
                 return
             continue
-        by_email = {}
-        for rec in records:
-            data = rec.get("data") or {}
-            email = (data.get("EMAIL") or data.get("email") or "").lower()
-            by_email.setdefault(email, rec)
-        for pos, (index, email, _) in enumerate(pending):
-            rec = by_email.get(email.lower())
-            if rec is None and len(records) == len(pending):
-                rec = records[pos]
-            if rec is None:
-                fail(index, email, "no result for this row in the bulk response")
-            elif rec.get("status") == "error":
-                err = rec.get("error")
-                fail(index, email, err if isinstance(err, str) else
-                     "; ".join("%s: %s" % kv for kv in sorted((err or {}).items())))
-            else:
+        outcomes = bulk_outcomes(records, pending)
+        check = [(p, why) for p, (state, why) in zip(pending, outcomes)
+                 if state == "unknown" or (state == "failed" and ambiguous)]
+        found = {}
+        if check:
+            # unknown is neither success nor failure; and after an ambiguous call a row the
+            # retry calls a duplicate may be our own earlier POST that landed late
+            found = _lookup_landed(client, list_uid, [p[1] for p, _ in check], total_known)
+        for (index, email, _), (state, why) in zip(pending, outcomes):
+            if state == "created" or email.lower() in found:
                 result["created"] += 1
+                if state != "created" and ambiguous:
+                    client.warn("subscriber %s of list %s landed from an earlier bulk call "
+                                "whose answer was lost" % (email, list_uid))
+            elif state == "failed":
+                fail(index, email, why)
+            else:
+                fail(index, email, "not in the list after the bulk call (%s)" % why)
         return
 
 
@@ -422,12 +500,16 @@ def _segment_conditions(fields, tags, tags_field, bucket_field, buckets):
 
 
 def existing_parts(client, name):
-    """Campaigns already made for ``name``: the plain name or its ``[i/k]`` parts."""
+    """Campaigns already made for ``name``: the plain name or its ``[i/k]`` parts (one per name:
+    the oldest, with a warning, when a name is held by several campaigns)."""
     rx = re.compile(r"^%s \[(\d+)/(\d+)\]$" % re.escape(name))
-    parts = []
+    by_name = {}
     for rec in client.campaigns():
         if rec.get("name") == name or rx.match(rec.get("name") or ""):
-            parts.append(rec)
+            by_name.setdefault(rec["name"], []).append(rec)
+    parts = [client.pick("campaign %r" % pname, recs, "campaign_id",
+                         lambda r: r.get("campaign_uid"))
+             for pname, recs in by_name.items()]
     return sorted(parts, key=lambda r: r.get("name"))
 
 

@@ -32,7 +32,7 @@ import json
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils.metrics import OUTCOMES, rates_of
 from ansible_collections.mailfleet.fleet.plugins.module_utils.metrics import day_totals as metrics_day_totals
-from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import DEFAULT_THRESHOLDS as WARMUP_THRESHOLDS
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import DEFAULT_THRESHOLDS as WARMUP_THRESHOLDS
 
 __metaclass__ = type
 

@@ -1,5 +1,8 @@
 # -*- coding: utf-8 -*-
-"""Warmup engine: per-IP daily quotas that advance on real sending and on health.
+"""Warmup planner: per-IP daily quotas that advance on real sending and on health.
+
+The schedule grammar, defaults and thresholds live in ``schedule.py``; the state file codec in
+``states.py``.
 
 Pure Python, standard library only, no Ansible objects (it is imported by modules that run on
 PowerMTA hosts, by the controller-side playbooks, by tests and by benchmarks).
@@ -58,65 +61,22 @@ from __future__ import absolute_import, division, print_function
 
 import bisect
 import datetime
-import json
 import math
-import re
+
+from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import parse_date
+from ansible_collections.mailfleet.fleet.plugins.module_utils.providers import PROVIDERS
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import DEFAULT_THRESHOLDS
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import stage_label as _stage_label
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import stage_min_days as _stage_min_days
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import stage_volume as _stage_volume
+from ansible_collections.mailfleet.fleet.plugins.module_utils.states import STATE_VERSION, new_state, validate_state
 
 __metaclass__ = type
 
-STATE_VERSION = 1
-
-PROVIDER_NAMES = ("gmail", "microsoft", "yahoo", "other")
 LEDGER_FIELDS = ("delivered", "hard_bounce", "soft_bounce", "deferred", "complaint")
 
 ACTIONS = ("advance", "hold", "step_back", "standby", "resume", "rewarm", "warm", "pinned", "new")
 
-#: Defaults for ``schedule["thresholds"]``; every key can be overridden per schedule.
-DEFAULT_THRESHOLDS = {
-    # SparkPost auto-warmup: move up only after delivering > 90 % of the stage volume.
-    "fill_ratio": 0.9,
-    # ESPs and mailbox providers treat > 2 % hard bounces as a list-quality problem.
-    "max_hard_bounce_rate": 0.02,
-    # Gmail / Yahoo bulk-sender rule: spam rate must stay under 0.3 %.
-    "max_complaint_rate": 0.003,
-    # GreenArrow-style back-off: > 15 % deferrals means receivers are throttling this IP.
-    "max_deferral_rate": 0.15,
-    # Hold (do not advance) once a rate reaches 75 % of its threshold: stop before the cliff.
-    "near_limit": 0.75,
-    # Stages to go down when a rate is over its threshold.
-    "step_back": 1,
-    # SendGrid re-warms after 30 idle days; our stages are steeper (x2.5-x4 a week vs SendGrid's
-    # x1.4 a day), so resuming a stale reputation at a high stage costs more: re-warm after 21.
-    "idle_days": 21,
-    # Stages to go down per idle period.
-    "rewarm_step_back": 2,
-    # Do not judge rates on fewer messages (1 complaint in 50 mails is already 2 %).
-    "min_volume_for_rates": 200,
-    # Stages to go down when leaving standby (a listing means receivers distrust the IP).
-    "resume_step_back": 1,
-    # Factor applied to one provider's cap when that provider alone is over a threshold.
-    "provider_backoff": 0.5,
-}
-
-THRESHOLD_KEYS = tuple(sorted(DEFAULT_THRESHOLDS))
-
-# key -> (kind, low, low_inclusive, high, high_inclusive, what is expected)
-_THRESHOLD_SPECS = {
-    "fill_ratio": ("float", 0.0, False, 1.0, True, "a number greater than 0 and at most 1"),
-    "max_hard_bounce_rate": ("float", 0.0, False, 1.0, True, "a rate greater than 0 and at most 1"),
-    "max_complaint_rate": ("float", 0.0, False, 1.0, True, "a rate greater than 0 and at most 1"),
-    "max_deferral_rate": ("float", 0.0, False, 1.0, True, "a rate greater than 0 and at most 1"),
-    "near_limit": ("float", 0.0, False, 1.0, False, "a fraction greater than 0 and less than 1"),
-    "step_back": ("int", 1, True, None, None, "an integer number of stages, at least 1"),
-    "idle_days": ("int", 1, True, None, None, "an integer number of days, at least 1"),
-    "rewarm_step_back": ("int", 0, True, None, None, "an integer number of stages, at least 0"),
-    "min_volume_for_rates": ("int", 0, True, None, None, "an integer number of messages, at least 0"),
-    "resume_step_back": ("int", 0, True, None, None, "an integer number of stages, at least 0"),
-    "provider_backoff": ("float", 0.0, True, 1.0, False, "a factor at least 0 and less than 1"),
-}
-
-DEFAULT_MIN_DAYS = 7
-_SCHEDULE_KEYS = ("full_rate", "min_days", "name", "providers", "stages", "thresholds")
 _RATE_KEYS = (
     ("hard_bounce_rate", "max_hard_bounce_rate", "hard bounces"),
     ("complaint_rate", "max_complaint_rate", "complaints"),
@@ -125,235 +85,13 @@ _RATE_KEYS = (
 
 
 # --------------------------------------------------------------------------------------------
-# Schedule validation
-# --------------------------------------------------------------------------------------------
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not (
-        isinstance(value, float) and (math.isnan(value) or math.isinf(value)))
-
-
-def _typename(value):
-    if isinstance(value, bool):
-        return "a boolean (%s)" % ("yes" if value else "no")
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, str):
-        return "the string %r" % value
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
-def _check_positive_int(value, path, errors, what, minimum=1):
-    if not _is_int(value):
-        errors.append((path, "%s must be an integer >= %d, got %s" % (what, minimum, _typename(value))))
-        return None
-    if value < minimum:
-        errors.append((path, "%s must be an integer >= %d, got %d" % (what, minimum, value)))
-        return None
-    return value
-
-
-def normalize_schedule(raw, name=None):
-    """Validate a warmup schedule as written in the inventory.
-
-    Returns ``(schedule, errors)``. ``errors`` is a list of ``(key_path, message)`` such as
-    ``("stages[2]", "volume must be greater than the previous stage (500), got 400")``; when it
-    is not empty ``schedule`` is ``None``. The normalised schedule is
-    ``{"name", "stages": [{"volume", "min_days"}], "min_days", "full_rate",
-    "providers": {p: {"share": float|None, "cap": int|None}}, "thresholds": {all keys}}``
-    (thresholds merged over ``DEFAULT_THRESHOLDS``).
-    """
-    errors = []
-    if not isinstance(raw, dict):
-        return None, [("", "a schedule must be a mapping with at least 'stages', got %s" % _typename(raw))]
-    for key in sorted(k for k in raw if k not in _SCHEDULE_KEYS):
-        errors.append((str(key), "unknown key; expected one of %s" % ", ".join(_SCHEDULE_KEYS)))
-
-    sched_name = raw.get("name", name)
-    if sched_name is not None and not isinstance(sched_name, str):
-        errors.append(("name", "must be a string, got %s" % _typename(sched_name)))
-
-    min_days = DEFAULT_MIN_DAYS
-    if "min_days" in raw:
-        min_days = _check_positive_int(raw["min_days"], "min_days", errors,
-                                       "min_days (sending days per stage)") or DEFAULT_MIN_DAYS
-
-    stages = []
-    n_errors_before_stages = len(errors)
-    raw_stages = raw.get("stages")
-    if raw_stages is None:
-        errors.append(("stages", "is required: a list of daily volumes, e.g. [50, 200, 500], "
-                                 "or of {volume, min_days}"))
-    elif not isinstance(raw_stages, list) or not raw_stages:
-        errors.append(("stages", "must be a non-empty list of daily volumes or of {volume, min_days}, "
-                                 "got %s" % ("an empty list" if raw_stages == [] else _typename(raw_stages))))
-    else:
-        previous = None
-        for i, item in enumerate(raw_stages):
-            path = "stages[%d]" % i
-            volume, days = None, min_days
-            if isinstance(item, dict):
-                for key in sorted(k for k in item if k not in ("volume", "min_days")):
-                    errors.append(("%s.%s" % (path, key), "unknown key; expected volume, min_days"))
-                if "volume" not in item:
-                    errors.append((path, "volume is required (messages per day)"))
-                    continue
-                volume = item["volume"]
-                vpath = path + ".volume"
-                if "min_days" in item:
-                    days = _check_positive_int(item["min_days"], path + ".min_days", errors,
-                                               "min_days (sending days at this stage)")
-            elif _is_int(item) or isinstance(item, bool) or item is None or isinstance(item, (str, float, list)):
-                volume, vpath = item, path
-            else:
-                errors.append((path, "must be a daily volume (integer) or {volume, min_days}, got %s"
-                               % _typename(item)))
-                continue
-            if not _is_int(volume):
-                errors.append((vpath, "volume must be a positive integer (messages per day), got %s"
-                               % _typename(volume)))
-                continue
-            if volume <= 0:
-                errors.append((vpath, "volume must be a positive integer (messages per day), got %d" % volume))
-                continue
-            if previous is not None and volume <= previous:
-                errors.append((vpath, "volume must be greater than the previous stage (%d), got %d"
-                               % (previous, volume)))
-            previous = volume
-            if days is not None:
-                stages.append({"volume": volume, "min_days": days})
-
-    full_rate = stages[-1]["volume"] if stages else None
-    if "full_rate" in raw and raw["full_rate"] is not None:
-        fr = raw["full_rate"]
-        if not _is_int(fr) or fr <= 0:
-            errors.append(("full_rate", "must be a positive integer (messages per day once warm), got %s"
-                           % _typename(fr)))
-        elif stages and len(errors) == n_errors_before_stages and fr < stages[-1]["volume"]:
-            errors.append(("full_rate", "must be at least the last stage's volume (%d), got %d"
-                           % (stages[-1]["volume"], fr)))
-        else:
-            full_rate = fr
-
-    providers = {}
-    raw_prov = raw.get("providers")
-    if raw_prov is not None:
-        if not isinstance(raw_prov, dict):
-            errors.append(("providers", "must be a mapping provider -> {share} or {cap}, got %s"
-                           % _typename(raw_prov)))
-        else:
-            for prov in sorted(raw_prov, key=str):
-                spec = raw_prov[prov]
-                path = "providers.%s" % prov
-                if prov not in PROVIDER_NAMES:
-                    errors.append((path, "unknown provider; expected one of %s" % ", ".join(PROVIDER_NAMES)))
-                    continue
-                if _is_number(spec):
-                    spec = {"share": spec}
-                if not isinstance(spec, dict):
-                    errors.append((path, "must be a share (0 < x <= 1), {share: x} or {cap: n}, got %s"
-                                   % _typename(spec)))
-                    continue
-                extra = sorted(k for k in spec if k not in ("share", "cap"))
-                for key in extra:
-                    errors.append(("%s.%s" % (path, key), "unknown key; expected share or cap"))
-                if ("share" in spec) == ("cap" in spec):
-                    errors.append((path, "needs exactly one of share (0 < x <= 1 of the daily cap) "
-                                         "or cap (messages per day)"))
-                    continue
-                if "share" in spec:
-                    share = spec["share"]
-                    if not _is_number(share) or not 0 < share <= 1:
-                        errors.append((path + ".share", "must be a number greater than 0 and at most 1, "
-                                                        "got %s" % _typename(share)))
-                        continue
-                    providers[prov] = {"share": float(share), "cap": None}
-                else:
-                    cap = _check_positive_int(spec["cap"], path + ".cap", errors, "cap (messages per day)")
-                    if cap is not None:
-                        providers[prov] = {"share": None, "cap": cap}
-
-    thresholds = dict(DEFAULT_THRESHOLDS)
-    raw_th = raw.get("thresholds")
-    if raw_th is not None:
-        if not isinstance(raw_th, dict):
-            errors.append(("thresholds", "must be a mapping with keys among %s, got %s"
-                           % (", ".join(THRESHOLD_KEYS), _typename(raw_th))))
-        else:
-            for key in sorted(raw_th, key=str):
-                path = "thresholds.%s" % key
-                value = raw_th[key]
-                if key not in _THRESHOLD_SPECS:
-                    errors.append((path, "unknown threshold; expected one of %s" % ", ".join(THRESHOLD_KEYS)))
-                    continue
-                kind, lo, lo_inc, hi, hi_inc, expected = _THRESHOLD_SPECS[key]
-                ok = _is_int(value) if kind == "int" else _is_number(value)
-                if ok:
-                    ok = (value >= lo if lo_inc else value > lo)
-                if ok and hi is not None:
-                    ok = (value <= hi if hi_inc else value < hi)
-                if not ok:
-                    errors.append((path, "must be %s, got %s" % (expected, _typename(value))))
-                    continue
-                thresholds[key] = float(value) if kind == "float" else value
-
-    if errors:
-        return None, errors
-    return {
-        "name": sched_name,
-        "stages": stages,
-        "min_days": min_days,
-        "full_rate": full_rate,
-        "providers": providers,
-        "thresholds": thresholds,
-    }, []
-
-
-# --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-
-
-def _parse_date(text):
-    if not isinstance(text, str) or not _DATE_RE.match(text):
-        raise ValueError("not a YYYY-MM-DD date: %r" % (text,))
-    return datetime.date(int(text[0:4]), int(text[5:7]), int(text[8:10]))
-
-
 def _as_date(value):
-    if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    return _parse_date(str(value))
-
-
-def _stage_volume(schedule, stage):
-    stages = schedule["stages"]
-    if stage >= len(stages):
-        return schedule.get("full_rate") or stages[-1]["volume"]
-    return stages[stage]["volume"]
-
-
-def _stage_min_days(schedule, stage):
-    stages = schedule["stages"]
-    if stage >= len(stages):
-        return stages[-1].get("min_days", DEFAULT_MIN_DAYS)
-    return stages[stage].get("min_days", DEFAULT_MIN_DAYS)
-
-
-def _stage_label(schedule, stage):
-    if stage >= len(schedule["stages"]):
-        return "warm (%d/day)" % _stage_volume(schedule, stage)
-    return "stage %d (%d/day)" % (stage + 1, _stage_volume(schedule, stage))
+    parsed = parse_date(value if isinstance(value, (datetime.date, str)) else str(value))
+    if parsed is None:
+        raise ValueError("not a YYYY-MM-DD date: %r" % (value,))
+    return parsed
 
 
 def provider_caps(schedule, daily, backoff=None, factor=0.5):
@@ -362,7 +100,7 @@ def provider_caps(schedule, daily, backoff=None, factor=0.5):
     ``backoff`` are then multiplied by ``factor`` (floored)."""
     out = {}
     conf = schedule.get("providers") or {}
-    for prov in PROVIDER_NAMES:
+    for prov in PROVIDERS:
         spec = conf.get(prov) or {}
         cap = daily
         if spec.get("share") is not None:
@@ -437,22 +175,6 @@ def _worse(a, b):
 
 def _round_rates(rates):
     return {k: (round(v, 6) if v is not None else None) for k, v in sorted(rates.items())}
-
-
-def new_state(stage, today_s):
-    return {
-        "version": STATE_VERSION,
-        "stage_index": stage,
-        "stage_since": today_s,
-        "standby": False,
-        "standby_since": None,
-        "last_sent": None,
-        "rewarm": None,
-        "planned_on": None,
-        "action": None,
-        "daily": 0,
-        "base": None,
-    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -825,71 +547,3 @@ def pool_capacity(model, caps):
         if not cap.get("standby"):
             out[tenant] += int(cap.get("daily") or 0)
     return dict(sorted(out.items()))
-
-
-# --------------------------------------------------------------------------------------------
-# State serialisation
-# --------------------------------------------------------------------------------------------
-_STATE_KEYS = {"version", "stage_index", "stage_since", "standby", "standby_since", "last_sent", "rewarm",
-               "planned_on", "action", "daily", "base"}
-
-
-def _check_date(value, what, allow_none=True):
-    if value is None and allow_none:
-        return
-    if not isinstance(value, str):
-        raise ValueError("%s must be a YYYY-MM-DD date, got %s" % (what, _typename(value)))
-    try:
-        _parse_date(value)
-    except ValueError:
-        raise ValueError("%s must be a YYYY-MM-DD date, got %r" % (what, value))
-
-
-def validate_state(state, what="state"):
-    """Raise ValueError (with a precise message) unless ``state`` is a valid per-IP state."""
-    if not isinstance(state, dict):
-        raise ValueError("%s must be a mapping, got %s" % (what, _typename(state)))
-    if state.get("version") != STATE_VERSION:
-        raise ValueError("%s: unsupported version %r (expected %d)" % (what, state.get("version"), STATE_VERSION))
-    if not _is_int(state.get("stage_index")) or state["stage_index"] < 0:
-        raise ValueError("%s: stage_index must be an integer >= 0, got %s" % (what, _typename(state.get("stage_index"))))
-    _check_date(state.get("stage_since"), what + ".stage_since", allow_none=False)
-    for key in ("standby_since", "last_sent", "planned_on"):
-        _check_date(state.get(key), "%s.%s" % (what, key))
-    if not isinstance(state.get("standby", False), bool):
-        raise ValueError("%s: standby must be a boolean" % what)
-    rw = state.get("rewarm")
-    if rw is not None and (not isinstance(rw, dict) or not _is_int(rw.get("periods"))):
-        raise ValueError("%s: rewarm must be null or {after, periods}" % what)
-    if state.get("base") is not None:
-        validate_state(state["base"], what + ".base")
-
-
-def load_states(text):
-    """Parse a warmup state file: ``{"version": 1, "ips": {ip: state}}`` -> {ip: state}.
-
-    Empty text gives {}; anything malformed raises ValueError."""
-    if text is None or not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ValueError("not valid JSON: %s" % exc)
-    if not isinstance(data, dict) or "ips" not in data:
-        raise ValueError("expected an object with 'version' and 'ips'")
-    if data.get("version") != STATE_VERSION:
-        raise ValueError("unsupported state file version %r (expected %d)" % (data.get("version"), STATE_VERSION))
-    ips = data["ips"]
-    if not isinstance(ips, dict):
-        raise ValueError("'ips' must be an object ip -> state")
-    for ip, st in ips.items():
-        validate_state(st, "ips[%s]" % ip)
-    return ips
-
-
-def dump_states(states):
-    """Serialise {ip: state} deterministically (sorted keys, trailing newline)."""
-    for ip, st in (states or {}).items():
-        validate_state(st, "ips[%s]" % ip)
-    return json.dumps({"version": STATE_VERSION, "ips": states or {}}, sort_keys=True, indent=1,
-                      separators=(",", ": ")) + "\n"

@@ -19,6 +19,12 @@ description:
     DKIM C(d=) and Return-Path domains with the From domain under C(adkim)/C(aspf).
   - FCrDNS - PTR of every IP names its configured hostname (the HELO name), whose A/AAAA is that IP.
   - A readiness verdict per domain against the Gmail/Yahoo bulk-sender rules.
+  - A check whose lookups get no answer (timeout, SERVFAIL, REFUSED, network error) is C(unknown), with
+    C(details.cause) and a message saying what happened - never "no record". An unknown check is
+    neither failed nor passed - the domain's C(ready) is then null - it changes no stored state
+    (O(previous_state) keeps its last verdict) and raises no C(dns_auth_regression) event.
+  - Lookups share one view of the nameservers - one found dead (refusing, or silent for
+    O(timeout)) is not waited for again in the same audit, so an outage costs about one timeout.
   - Only the given nameservers are queried. Read-only; C(changed) is always false.
 version_added: "0.1.0"
 author: mailfleet
@@ -63,7 +69,7 @@ options:
     elements: str
     required: true
   timeout:
-    description: Lifetime of one lookup in seconds.
+    description: Lifetime of one lookup in seconds (and how long a silent nameserver is waited for).
     type: float
     default: 2.0
   previous_state:
@@ -73,7 +79,7 @@ options:
     description: Timestamp of this run (used in event ids). Defaults to the current UTC time.
     type: str
   fail_on_not_ready:
-    description: Fail the task when any domain is not ready.
+    description: Fail the task when any domain is not ready on real answers (C(ready=false)); unknown never fails it.
     type: bool
     default: false
 notes:
@@ -99,12 +105,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 results:
-  description: One dict per check with C(check), C(subject), C(severity) (ok|warn|fail), C(messages), C(details).
+  description: One dict per check with C(check), C(subject), C(severity) (ok|warn|fail|unknown), C(messages), C(details).
   returned: always
   type: list
   elements: dict
 verdicts:
-  description: Per domain C({ready, severity, failed, warnings, not_checked}).
+  description: Per domain C({ready (true|false|null), severity, failed, warnings, unknown, not_checked}).
   returned: always
   type: dict
 summary:
@@ -165,7 +171,7 @@ def main():
     state, events = health.evaluate_dns_auth(p["previous_state"] or {}, out["results"], run_id)
     result = dict(changed=False, results=out["results"], verdicts=out["verdicts"], summary=out["summary"],
                   dns_auth_state=state, events=events)
-    not_ready = sorted(d for d, v in out["verdicts"].items() if not v["ready"])
+    not_ready = sorted(d for d, v in out["verdicts"].items() if v["ready"] is False)
     if p["fail_on_not_ready"] and not_ready:
         module.fail_json(msg="dns_auth_audit: domains not ready for bulk sending: %s" % ", ".join(not_ready),
                          **result)

@@ -178,6 +178,14 @@ tenant:
   returned: always
   type: str
   sample: acme
+mailwizz_warnings:
+  description: What the run noticed and worked around (also shown as warnings) - duplicate
+    objects made by an older run or another tool (the oldest is used), subscribers that landed
+    from a call whose answer was lost.
+  returned: when any
+  type: list
+  elements: str
+  sample: ["MailWizz list 'news' exists 2 times (ab12..., cd34...): using the oldest, ab12...; delete the others in MailWizz"]
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -31,9 +31,29 @@ description:
   - Owned rows that are no longer planned are disabled (I(orphans=disable)), never deleted.
     A row MailWizz marks C(pending-delete) is left alone. MailWizz's own warmup plan
     (C(warmup_plan_id)) is detached from owned rows, since it would rewrite the quotas hourly.
+  - B(MailWizz's rules.) A change of hostname, port, username, protocol or from_email puts the
+    row back to C(inactive) for MailWizz's own validation (I(identity_change=inactive)); an
+    C(inactive) row is never activated by the module. Additional headers MailWizz never allows
+    (C(From), C(Return-Path), C(Sender), ...) and empty names or values are dropped with a
+    warning. A created row gets C(force_from=always), as MailWizz's UI does. C(use_for) is
+    written as the column holds it (bitmask on 2.3.8+, the name before). C(customer_id)
+    references MailWizz's customer table; a wrong id fails the run naming the row.
+  - B(The quota-left cache.) MailWizz caches each server's remaining quota for 300 seconds and
+    clears it only when it saves the row itself. A row whose quota is lowered is written
+    C(disabled), kept out of MailWizz's rotation for I(quota_cache_seconds), then activated with
+    the new quota in the same run (C(held) in the result), so a lowered quota is honoured within
+    the run.
 version_added: "0.1.0"
 author: mailfleet
 options:
+  instance:
+    description:
+      - A name of C(mailfleet_mailwizz_instances). The action plugin then reads the database
+        login (C(db.host), C(db.port), C(db.unix_socket), C(db.name), C(db.user),
+        C(db.password), C(db.table_prefix)) and each tenant's MailWizz customer
+        (C(mailfleet_tenants.<tenant>.delivery_server.customer_id)) from the inventory, and
+        plans only that instance's tenants. Explicit I(login_user) etc. win.
+    type: str
   login_host:
     description: MySQL/MariaDB host of the MailWizz database.
     type: str
@@ -46,17 +66,15 @@ options:
     description: Unix socket to use instead of host/port.
     type: str
   login_user:
-    description: Database user (see docs/mailwizz-bridge.md for the GRANTs it needs).
+    description: Database user (see docs/mailwizz-bridge.md for the GRANTs it needs); required
+      unless I(instance) gives it.
     type: str
-    required: true
   login_password:
-    description: Database password (vault it).
+    description: Database password (vault it); required unless I(instance) gives it.
     type: str
-    required: true
   login_db:
-    description: The MailWizz database name.
+    description: The MailWizz database name; required unless I(instance) gives it.
     type: str
-    required: true
   connect_timeout:
     description: Connect timeout in seconds.
     type: int
@@ -109,10 +127,26 @@ options:
     type: str
     choices: [disable, keep]
     default: disable
+  identity_change:
+    description:
+      - C(inactive) puts a row whose hostname, port, username, protocol or from_email change
+        back to C(inactive), as MailWizz does, until MailWizz validates it again.
+      - C(keep) keeps its status (the operator takes the responsibility for the new identity).
+    type: str
+    choices: [inactive, keep]
+    default: inactive
+  quota_cache_seconds:
+    description:
+      - MailWizz's quota-left cache period. A row whose quota is lowered is held C(disabled)
+        that long before it is activated with the new quota (the run waits). V(0) turns the
+        hold off (MailWizz may then send up to the old quota until its cache expires).
+    type: int
+    default: 300
 requirements:
   - PyMySQL (controller)
 notes:
-  - Supports check mode (reads only, no lock) and diff mode (before/after of each changed owned row; no password).
+  - Supports check mode (reads only, no lock, no hold) and diff mode (before/after of each changed
+    owned row; no password).
 """
 
 EXAMPLES = r"""
@@ -129,6 +163,14 @@ EXAMPLES = r"""
     plan_options:
       sending_hours: 16
       header_routing: true
+  delegate_to: localhost
+
+- name: Same, with the database login and customer ids from mailfleet_mailwizz_instances.main
+  mailfleet.fleet.mailwizz_delivery_server:
+    instance: main
+    model: "{{ mailfleet_model }}"
+    caps: "{{ mailfleet_caps }}"
+    listeners: "{{ mailfleet_smtp_listeners }}"
   delegate_to: localhost
 
 - name: First run - create the rows (operator sets the passwords in MailWizz afterwards)
@@ -196,29 +238,47 @@ planned:
   type: list
   elements: dict
   returned: when model is given
+held:
+  description: Rows held out of MailWizz's rotation for its quota cache period before they were
+    activated with a lowered quota (C(name), C(seconds)); in check mode, rows that would be.
+  type: list
+  elements: dict
+  returned: always
+still_held:
+  description: Held rows MailWizz kept putting back into the rotation; they stay disabled until
+    the next run.
+  type: list
+  elements: str
+  returned: when any
+revalidate:
+  description: Rows put back to inactive because their identity changed, with the columns that
+    changed; MailWizz must validate them again.
+  type: dict
+  returned: always
+dropped_headers:
+  description: Additional headers dropped by MailWizz's rules, by row, with the reason.
+  type: dict
+  returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils.delivery_server import (
     HAS_PYMYSQL,
-    DeliveryServerError,
-    connect,
-    plan_delivery_servers,
-    sync_delivery_servers,
-    table_name,
+    run,
 )
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            instance=dict(type="str"),
             login_host=dict(type="str", default="127.0.0.1"),
             login_port=dict(type="int", default=3306),
             login_unix_socket=dict(type="str"),
-            login_user=dict(type="str", required=True),
-            login_password=dict(type="str", required=True, no_log=True),
-            login_db=dict(type="str", required=True),
+            login_user=dict(type="str"),
+            login_password=dict(type="str", no_log=True),
+            login_db=dict(type="str"),
             connect_timeout=dict(type="int", default=10),
             lock_wait_timeout=dict(type="int", default=10),
             table_prefix=dict(type="str", default="mw_"),
@@ -230,55 +290,26 @@ def main():
             plan_options=dict(type="dict", default={}),
             create=dict(type="bool", default=False),
             orphans=dict(type="str", choices=["disable", "keep"], default="disable"),
+            identity_change=dict(type="str", choices=["inactive", "keep"], default="inactive"),
+            quota_cache_seconds=dict(type="int", default=300),
         ),
         mutually_exclusive=[("servers", "model")],
         required_one_of=[("servers", "model")],
         required_by={"model": ("caps", "listeners")},
+        required_together=[("login_user", "login_password", "login_db")],
         supports_check_mode=True,
     )
     if not HAS_PYMYSQL:
         module.fail_json(msg=missing_required_lib("PyMySQL"))
-    p = module.params
-    extra = {}
-    try:
-        table = table_name(p["table_prefix"])
-        if p["model"] is not None:
-            options = dict(p["plan_options"] or {})
-            options.setdefault("name_prefix", p["name_prefix"])
-            desired = plan_delivery_servers(p["model"], p["caps"], p["listeners"], options)
-            extra["planned"] = desired
-        else:
-            desired = p["servers"]
-    except ValueError as exc:
-        module.fail_json(msg="delivery servers: plan failed (%s)" % exc)
-
-    conn = None
-    try:
-        conn = connect(host=p["login_host"], port=p["login_port"], user=p["login_user"],
-                       password=p["login_password"], database=p["login_db"],
-                       unix_socket=p["login_unix_socket"], connect_timeout=p["connect_timeout"])
-        result = sync_delivery_servers(conn, desired, table=table, create=p["create"],
-                                       orphans=p["orphans"], check_mode=module.check_mode,
-                                       name_prefix=p["name_prefix"],
-                                       lock_wait_timeout=p["lock_wait_timeout"])
-    except DeliveryServerError as exc:
-        module.fail_json(msg=str(exc), row=exc.row, operation=exc.operation, error_code=exc.code)
-    except ValueError as exc:
-        module.fail_json(msg="delivery servers: validate failed (%s)" % exc)
-    finally:
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                pass
-
-    for name in result["missing"]:
-        module.warn("delivery server %s does not exist in MailWizz and create is false: not created" % name)
+    result = run(module.params, module.check_mode)
+    for message in result.pop("warnings"):
+        module.warn(message)
+    if result.pop("failed"):
+        module.fail_json(**result)
     diff = result.pop("diff")
-    out = dict(result, **extra)
     if module._diff:
-        out["diff"] = diff
-    module.exit_json(**out)
+        result["diff"] = diff
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ short_description: Read or atomically write the mailfleet warmup (or health) sta
 description:
   - Reads or writes the JSON file in which the mailfleet warmup engine keeps, for every IP bound
     to the host, its warmup stage, the day that stage started, standby and idle bookkeeping and
-    the date it was last planned (see C(plugins/module_utils/warmup.py)).
+    the date it was last planned (codec in C(plugins/module_utils/states.py), planner in
+    C(plugins/module_utils/warmup.py)).
   - 'The file is C({"version": 1, "ips": {ADDRESS: STATE}}), serialised with sorted keys so that
     the same states always give the same bytes.'
   - Writes are atomic (temporary file in the same directory, fsync, rename) and happen only
@@ -115,7 +116,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write, parse_mode, read_text
 from ansible_collections.mailfleet.fleet.plugins.module_utils.health import dump_health_states, load_health_states
-from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import dump_states, load_states
+from ansible_collections.mailfleet.fleet.plugins.module_utils.states import dump_states, load_states
 
 CODECS = {"warmup": (load_states, dump_states), "health": (load_health_states, dump_health_states)}
 

@@ -19,6 +19,7 @@ TESTS = os.path.dirname(HERE)
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
+from standins.dns.faulty import SilentServer  # noqa: E402
 from standins.dns.nsd import NSDServer, find_nsd, unused_udp_port, zone_text  # noqa: E402
 
 DQS_KEY = "k3ytest0secret"
@@ -34,7 +35,11 @@ RBL_DATA = {
     "192.0.2.15": {"zen": ["127.0.0.4", "127.0.0.10"]},
     "203.0.113.5": {"zen": ["127.255.255.255"]},
     "2001:db8::10": {"bl": ["127.0.0.2"]},
+    "198.51.100.121": {"zen": ["127.0.0.2"], "bl": ["127.0.0.9"]},   # also asked as ::ffff:198.51.100.121
 }
+# a TXT reason longer than a 512-byte UDP answer: NSD truncates it (TC), the checker asks again over TCP
+LONG_TXT_IP = "192.0.2.10"
+LONG_TXT = "Listed: " + " ".join("reason-%03d" % i for i in range(70))
 RBL_TXT = {
     ("192.0.2.10", "zen"): "https://check.spamhaus.example/sbl/query/SBL0001",
     ("192.0.2.10", "bl"): "Listed for spam trap hits, see https://bl.example.test/192.0.2.10",
@@ -66,6 +71,10 @@ def rbl_records():
             txt = RBL_TXT.get((ip, zone))
             if txt:
                 recs.append('%s TXT "%s"' % (owner, txt))
+    # a long TXT on the "long" zone (TCP after truncation)
+    owner = "%s.long" % _rev(LONG_TXT_IP)
+    recs.append("%s A 127.0.0.2" % owner)
+    recs.append("%s TXT %s" % (owner, _txt(LONG_TXT)))
     # minor.rbl.test: 192.0.2.11 listed on a non-critical zone
     recs.append("%s.minor A 127.0.0.2" % _rev("192.0.2.11"))
     # test entry per RFC 5782 (127.0.0.2 is listed in every DNSBL)
@@ -182,11 +191,13 @@ def domain_zones(keydir):
 class DNSEnv:
     """What the tests get: server, nameserver spec strings, zones, keys."""
 
-    def __init__(self, server, timeout_ns, info):
+    def __init__(self, server, silent, closed_ns, info):
         self.server = server
+        self.silent = silent
         self.port = server.port
         self.nameservers = ["127.0.0.1:%d" % server.port]
-        self.timeout_nameservers = [timeout_ns]
+        self.timeout_nameservers = [silent.address]     # reads every query, never answers
+        self.closed_nameservers = [closed_ns]           # nothing listens: ICMP port unreachable
         self.zones = [dict(z) for z in ZONES]
         self.keys = info["keys"]
         self.dqs_key = DQS_KEY
@@ -207,9 +218,10 @@ def start_env(tmpdir):
     zones["servfail.rbl.test"] = None  # unparsable zone file: NSD answers SERVFAIL
     server = NSDServer(zones, workdir=os.path.join(tmpdir, "nsd"))
     server.start()
-    # nothing listens on this loopback address/port: lookups there time out
-    timeout_ns = "127.0.0.2:%d" % unused_udp_port("127.0.0.2")
-    return DNSEnv(server, timeout_ns, info)
+    # nothing listens on this loopback address/port: "connection refused"
+    closed_ns = "127.0.0.2:%d" % unused_udp_port("127.0.0.2")
+    silent = SilentServer().start()
+    return DNSEnv(server, silent, closed_ns, info)
 
 
 @pytest.fixture(scope="session")
@@ -221,3 +233,4 @@ def dns_env(tmp_path_factory):
         yield env
     finally:
         env.server.stop()
+        env.silent.stop()

@@ -3,12 +3,14 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 STANDIN = os.path.join(ROOT, "tests", "standins", "mailwizz", "server.py")
+DKIM_KEY = os.path.join(ROOT, "inventories", "demo", "files", "dkim", "ulixai.example.net.mf2026.pem")
 
 
 def load_standin():
@@ -21,16 +23,36 @@ def load_standin():
     return mod
 
 
-def inventory(tmp_path):
-    path = tmp_path / "hosts.yml"
-    path.write_text(json.dumps({"all": {"hosts": {"localhost": {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": os.path.join(VENV_BIN, "python")}}}}))
-    return str(path)
+def complete_tenants(extra):
+    """The MailWizz tests describe tenants by their MailWizz keys only; give each the sending
+    domain the fleet validation requires (validate.yml runs first in every playbook)."""
+    extra = json.loads(json.dumps(extra))
+    for name, tenant in (extra.get("mailfleet_tenants") or {}).items():
+        tenant.setdefault("domains", [{"name": "%s.example.com" % name, "dkim_selector": "s1",
+                                       "dkim_key_file": "files/dkim.pem"}])
+    return extra
 
 
-def run_playbook(tmp_path, playbook, extra, check=False, diff=False, expect_rc=0):
+def inventory(tmp_path, tenants=()):
+    """A valid fleet inventory: localhost, and one PowerMTA host carrying one IP per tenant."""
+    inv = tmp_path / "inv"
+    (inv / "files").mkdir(parents=True, exist_ok=True)
+    (inv / "host_vars").mkdir(exist_ok=True)
+    shutil.copy(DKIM_KEY, str(inv / "files" / "dkim.pem"))
+    python = os.path.join(VENV_BIN, "python")
+    (inv / "hosts.yml").write_text(json.dumps({"all": {
+        "hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": python}},
+        "children": {"pmta": {"hosts": {"pmta-1": {"ansible_connection": "local",
+                                                    "ansible_python_interpreter": python}}}}}}))
+    ips = [{"address": "192.0.2.%d" % (10 + i), "hostname": "mta%d.example.com" % (i + 1),
+            "tenant": name, "warmup_start": "2026-11-01"} for i, name in enumerate(sorted(tenants))]
+    (inv / "host_vars" / "pmta-1.yml").write_text(json.dumps({"mailfleet_ips": ips}))
+    return str(inv / "hosts.yml")
+
+
+def run_playbook(tmp_path, playbook, extra, check=False, diff=False, expect_rc=0, args=()):
     """Run ansible-playbook; returns (rc, stdout, recap dict for localhost)."""
+    extra = complete_tenants(extra)
     vars_file = tmp_path / ("vars-%d.json" % len(list(tmp_path.glob("vars-*.json"))))
     vars_file.write_text(json.dumps(extra))
     env = dict(os.environ)
@@ -41,11 +63,13 @@ def run_playbook(tmp_path, playbook, extra, check=False, diff=False, expect_rc=0
     env["ANSIBLE_NOCOLOR"] = "1"
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    cmd = ["ansible-playbook", "-i", inventory(tmp_path), playbook, "-e", "@%s" % vars_file]
+    inv = inventory(tmp_path, (extra.get("mailfleet_tenants") or {}).keys())
+    cmd = ["ansible-playbook", "-i", inv, playbook, "-e", "@%s" % vars_file]
     if check:
         cmd.append("--check")
     if diff:
         cmd.append("--diff")
+    cmd.extend(args)
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     m = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"

@@ -44,6 +44,7 @@ PLAYBOOK = """---
         listeners: "{{ listeners }}"
         create: "{{ create }}"
         lock_wait_timeout: 1
+        quota_cache_seconds: 0
         plan_options: "{{ plan_options }}"
       register: r
       ignore_errors: true
@@ -133,8 +134,8 @@ def test_module_create_idempotent_check_mode_diff(tmp_path, mariadb, root):
     res, out = run(tmp_path, mariadb, caps, create=True)
     assert res["changed"] is False and len(res["unchanged"]) == 4
 
-    with root.cursor() as cur:  # the operator sets the passwords in MailWizz (encrypted values)
-        cur.execute("UPDATE %s SET password='ZW5jOnB3' WHERE name LIKE 'mailfleet:%%' "
+    with root.cursor() as cur:  # the operator sets the passwords, MailWizz validates the servers
+        cur.execute("UPDATE %s SET password='ZW5jOnB3', status='active' WHERE name LIKE 'mailfleet:%%' "
                     "AND BINARY name LIKE 'mailfleet:%%'" % T)
     root.commit()
     snapshot = table(root)
@@ -183,3 +184,74 @@ def test_module_failures_name_operation_and_code(tmp_path, mariadb, root):
 
     res, out = run(tmp_path, mariadb, caps_of(), plan_options={"sending_hours": 30})
     assert res["failed"] is True and "plan failed" in res["msg"] and "sending_hours" in res["msg"]
+
+
+INSTANCE_PLAYBOOK = """---
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  tasks:
+    - name: sync through the resolver
+      mailfleet.fleet.mailwizz_delivery_server:
+        instance: main
+        model: "{{ model }}"
+        caps: "{{ caps }}"
+        listeners: "{{ listeners }}"
+        create: true
+        quota_cache_seconds: 0
+        plan_options: {sending_hours: 16}
+      register: r
+      ignore_errors: true
+    - name: save result
+      ansible.builtin.copy:
+        content: "{{ r | to_json }}"
+        dest: "{{ result_file }}"
+"""
+
+
+def test_instance_gives_login_and_customer_ids_and_a_wrong_customer_fails(tmp_path, mariadb, root):
+    book = tmp_path / "instance.yml"
+    book.write_text(INSTANCE_PLAYBOOK)
+    result_file = tmp_path / "result.json"
+
+    def play(customer_ids):
+        tenants = {"acme": {"mailwizz": "main", "delivery_server": {"customer_id": customer_ids[0]}},
+                   "globex": {"mailwizz": "main", "delivery_server": {"customer_id": customer_ids[1]}},
+                   "initech": {"mailwizz": "other"}}
+        extra = {"mailfleet_mailwizz_instances": {
+                     "main": {"url": "https://mw.example.test/api", "api_key": "k1",
+                              "db": {"host": "127.0.0.1", "port": mariadb.port, "name": DB,
+                                     "user": USER, "password": PASSWORD, "table_prefix": "mw_"}},
+                     "other": {"url": "https://mw2.example.test/api", "api_key": "k2"}},
+                 "mailfleet_tenants": tenants, "model": make_model(),
+                 "caps": caps_of(a10=500, a11=1500, a20=2000, g12=50, g21=50),
+                 "listeners": LISTENERS, "result_file": str(result_file)}
+        vars_file = tmp_path / "vars.json"
+        vars_file.write_text(json.dumps(extra))
+        env = dict(os.environ)
+        env.update({"ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
+                    "PATH": VENV_BIN + os.pathsep + env.get("PATH", ""),
+                    "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+                    "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_NOCOLOR": "1"})
+        proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", "localhost,",
+                               str(book), "-e", "@" + str(vars_file)], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+        out = proc.stdout.decode("utf-8", "replace")
+        assert proc.returncode == 0, out
+        assert PASSWORD not in out
+        return json.loads(result_file.read_text()), out
+
+    before = table(root)
+    res, out = play((1, 99))
+    assert res["failed"] is True and res["error_code"] == 1452
+    assert res["row"].startswith("mailfleet:globex:") and "fk_delivery_server_customer1" in res["msg"]
+    assert table(root) == before
+    res, out = play((1, 2))
+    assert not res.get("failed") and sorted(res["created"]) == [
+        "mailfleet:acme:pmta1", "mailfleet:acme:pmta2", "mailfleet:globex:pmta1", "mailfleet:globex:pmta2"]
+    with root.cursor() as cur:
+        cur.execute("SELECT name, customer_id FROM %s WHERE BINARY name LIKE 'mailfleet:%%'" % T)
+        assert dict(cur.fetchall()) == {"mailfleet:acme:pmta1": 1, "mailfleet:acme:pmta2": 1,
+                                        "mailfleet:globex:pmta1": 2, "mailfleet:globex:pmta2": 2}

@@ -115,8 +115,54 @@ def test_bad_ip_breaks_readiness_and_regression_event(dns_env, audit):
     assert ev2 == []
 
 
-def test_unreachable_nameserver_fails_closed(dns_env):
-    out = dnsauth.audit([domain("good.test", dns_env.keys["good"])], IPS[:1], dns_env.timeout_nameservers,
-                        timeout=0.3)
-    assert out["verdicts"]["good.test"]["ready"] is False
-    assert all(r["severity"] == "fail" for r in out["results"])
+@pytest.mark.parametrize("which", ["timeout_nameservers", "closed_nameservers"])
+def test_outage_is_unknown_not_failure(dns_env, which):
+    """Server silent or down: every check unknown with the real cause, no "no record", readiness
+    unknown (not False), and the whole audit costs about one timeout, not one per lookup."""
+    import time
+
+    started = time.monotonic()
+    out = dnsauth.audit([domain("good.test", dns_env.keys["good"]), domain("short.test", dns_env.keys["short"])],
+                        IPS, getattr(dns_env, which), timeout=0.5)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.5, elapsed
+    assert out["results"] and all(r["severity"] == "unknown" for r in out["results"]), out["results"]
+    cause = "timeout" if which == "timeout_nameservers" else "network"
+    assert {r["details"]["cause"] for r in out["results"]} == {cause}
+    text = " ".join(m for r in out["results"] for m in r["messages"])
+    assert "no DMARC record" not in text and "no PTR" not in text and "no DKIM" not in text
+    assert ("timeout" if cause == "timeout" else "connection refused") in text
+    for v in out["verdicts"].values():
+        assert v["ready"] is None and v["severity"] == "unknown" and v["failed"] == []
+    assert out["summary"]["unknown"] == len(out["results"]) and out["summary"]["fail"] == 0
+    # and the health state: a good audit, then the outage -> nothing changes, no event
+    good = dnsauth.audit([domain("good.test", dns_env.keys["good"], ips=["192.0.2.10"])], IPS[:1],
+                         dns_env.nameservers, timeout=1.0)
+    assert good["verdicts"]["good.test"]["ready"] is True
+    state, ev = health.evaluate_dns_auth({}, good["results"], "d1")
+    assert ev == []
+    state2, ev2 = health.evaluate_dns_auth(state, out["results"], "d2")
+    assert ev2 == [] and state2 == state
+
+
+def test_servfail_and_refused_are_unknown_with_their_cause(dns_env):
+    ctx = dnsauth.Ctx(dns_env.nameservers, timeout=1.0)
+    # a zone NSD cannot load answers SERVFAIL; a name outside NSD's zones is REFUSED
+    sf = dnsauth.audit_dmarc("servfail.rbl.test", ctx)
+    assert sf["severity"] == "unknown" and sf["details"]["cause"] == "servfail", sf
+    assert "SERVFAIL" in sf["messages"][0] and "no DMARC record" not in sf["messages"][0]
+    ref = dnsauth.audit_dkim("elsewhere.example", "mf1", None, ctx)
+    assert ref["severity"] == "unknown" and ref["details"]["cause"] == "refused", ref
+    spf = dnsauth.audit_spf("elsewhere.example", ["192.0.2.10"], ctx)
+    assert spf["severity"] == "unknown" and "REFUSED" in spf["messages"][0]
+    fcr = dnsauth.audit_fcrdns("203.0.113.9", "mta.elsewhere.example", ctx)
+    assert fcr["severity"] == "unknown" and fcr["details"]["cause"] == "refused"
+
+
+def test_partial_outage_real_failure_still_fails(dns_env):
+    """One check fails on a real answer, another is unknown: the domain is not ready (False)."""
+    fail = {"check": "dkim", "subject": "a", "severity": "fail", "messages": ["no DKIM record"]}
+    unk = {"check": "spf", "subject": "a", "severity": "unknown", "messages": ["timeout"]}
+    ok = [{"check": c, "subject": "a", "severity": "ok", "messages": []} for c in ("dmarc", "fcrdns")]
+    assert dnsauth.readiness("a", [fail, unk] + ok)["ready"] is False
+    assert dnsauth.readiness("a", [dict(fail, severity="ok"), unk] + ok)["ready"] is None

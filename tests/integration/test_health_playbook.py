@@ -3,10 +3,12 @@ webhook receiver. A listing on a critical zone puts the IP on standby within one
 pool in the live config), alerts once, "unknown" changes nothing, clean checks resume the IP."""
 import json
 import os
+import re
 
 import pytest
 
 from helpers import WebhookReceiver, reloads, run_playbook, sandbox_inventory
+from standins.dns.faulty import SilentServer
 from standins.dns.nsd import NSDServer, find_nsd, free_port, zone_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(find_nsd() is None, reason="nsd is not installed (Debian package nsd)")]
@@ -124,12 +126,33 @@ mailfleet_controller_state_dir: "%(state)s"
         assert len(received) == sent_after_first  # same events: no new alert
         assert _config(root, "pmta-1") == config and len(reloads(root, "pmta-1")) == 1  # no redeploy
 
-    # DNS server gone: every answer is unknown, nothing changes
-    third = run_playbook("health.yml", inv, tmp=tmp_path)
-    assert third.returncode == 0, third.stdout[-5000:]
-    assert _config(root, "pmta-1") == config and len(reloads(root, "pmta-1")) == 1
-    with open(os.path.join(root, "pmta-1", "var", "lib", "mailfleet", "health-state.json")) as handle:
-        assert json.load(handle)["ips"]["192.0.2.1"]["standby"] is True
+        with open(str(tmp_path / "state" / "dns-auth.json")) as handle:
+            auth_before = json.load(handle)
+        # the audit saw real answers: FCrDNS of 192.0.2.9 fails, the others pass
+        assert auth_before["192.0.2.9:fcrdns"]["severity"] == "fail"
+        assert auth_before["192.0.2.1:fcrdns"]["severity"] == "ok"
+
+    # DNS server gone (port closed), then up but silent: every answer is unknown, nothing changes,
+    # no readiness state moves and no alert goes out (no "regression" of all five checks)
+    for outage in ("closed", "silent"):
+        silent = SilentServer(port=port).start() if outage == "silent" else None
+        try:
+            third = run_playbook("health.yml", inv, tmp=tmp_path)
+        finally:
+            if silent is not None:
+                silent.stop()
+        assert third.returncode == 0, third.stdout[-5000:]
+        if silent is not None:
+            assert silent.received > 0
+        assert _config(root, "pmta-1") == config and len(reloads(root, "pmta-1")) == 1
+        with open(os.path.join(root, "pmta-1", "var", "lib", "mailfleet", "health-state.json")) as handle:
+            assert json.load(handle)["ips"]["192.0.2.1"]["standby"] is True
+        assert len(received) == sent_after_first, [m["event"]["id"] for m in received[sent_after_first:]]
+        with open(str(tmp_path / "state" / "dns-auth.json")) as handle:
+            assert json.load(handle) == auth_before, outage
+        summary = re.search(r"DNS auth: (\{[^}]*\})", third.stdout)
+        assert summary, third.stdout[-3000:]
+        assert re.search(r"fail\W+0\b", summary.group(1)) and re.search(r"unknown\W+[1-9]", summary.group(1)), summary.group(1)
 
     with NSDServer(dns_zones([]), port=port):
         fourth = run_playbook("health.yml", inv, tmp=tmp_path)

@@ -146,3 +146,37 @@ def test_prune_old_entries():
     st = {"sent": {"a": "2020-01-01T00:00:00Z", "b": "2025-01-01T00:00:00Z"}}
     alerts.prune(st, datetime.datetime(2025, 1, 2), 30)
     assert list(st["sent"]) == ["b"]
+
+
+@pytest.mark.parametrize("first", [(503, {"ok": False}), (500, b"oops"), "drop", ("sleep", 0.8, (200, {}))])
+def test_an_alert_post_is_not_replayed_and_the_next_run_retries_it(tmp_path, first):
+    """The alerts share the MailWizz client's HTTP stack: a POST that may have reached the
+    receiver is never replayed within the run (it could alert twice); the dedupe state keeps
+    it pending, so the next run sends it."""
+    from httpfixtures import ScriptedServer
+    srv = ScriptedServer([first, (200, {"ok": True})])
+    try:
+        state = str(tmp_path / "alerts.json")
+        hook = {"webhook": {"url": srv.url + "/hook", "headers": {"X-Auth": "hooksecret"}}}
+        out = alerts.dispatch(EVENTS[:1], hook, state, timeout=0.3)
+        assert len(srv.requests) == 1 and out["sent"] == [] and len(out["failed"]) == 1
+        assert "hooksecret" not in json.dumps(out)
+        out = alerts.dispatch(EVENTS[:1], hook, state, timeout=0.3)
+        assert out["sent"] == [{"id": EVENTS[0]["id"], "channel": "webhook"}]
+        assert [r["method"] for r in srv.requests] == ["POST", "POST"]
+    finally:
+        srv.close()
+
+
+def test_alerts_use_the_proxy_of_the_environment(monkeypatch, tmp_path):
+    from httpfixtures import ForwardProxy
+    proxy = ForwardProxy()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        out = alerts.dispatch(EVENTS[:1], {"webhook": {"url": "http://hooks.example.test/h"}},
+                              str(tmp_path / "a.json"))
+        assert out["sent"] and proxy.seen == [("POST", "http://hooks.example.test/h")]
+    finally:
+        proxy.close()

@@ -243,3 +243,83 @@ def test_string_options_from_templates_are_understood():
     assert rows[0]["additional_headers"] is None and rows[0]["hourly_quota"] == 13  # ceil(200/16)
     rows = plan_delivery_servers(make_model(), caps_of(), LISTENERS, {"header_routing": "true"})
     assert rows[0]["additional_headers"][0]["name"] == "X-Virtual-MTA"
+
+
+# ---- MailWizz's rules and the grammar ------------------------------------------------------------
+
+def test_headers_are_filtered_like_mailwizz():
+    from ansible_collections.mailfleet.fleet.plugins.module_utils.delivery_server import (
+        NEVER_ALLOWED_HEADERS, filter_headers)
+    given = [{"name": n, "value": "v"} for n in NEVER_ALLOWED_HEADERS]
+    given += [{"name": "from", "value": "v"}, {"name": "RETURN-PATH", "value": "v"},
+              {"name": "X-Empty", "value": ""}, {"name": "X-Blank", "value": "   "},
+              {"name": "", "value": "v"}, {"name": None, "value": "v"},
+              {"name": "X-Virtual-MTA", "value": "pool"}]
+    kept, dropped = filter_headers(given)
+    assert kept == [{"name": "X-Virtual-MTA", "value": "pool"}]
+    assert len(dropped) == len(given) - 1
+    rows = by_name(plan_delivery_servers(make_model(), caps_of(), LISTENERS, {
+        "header_routing": True, "extra_headers": [{"name": "Return-Path", "value": "b@example.com"}]}))
+    row = rows["mailfleet:acme:pmta1"]
+    assert row["additional_headers"] == [{"name": "X-Virtual-MTA", "value": "acme-pool"}]
+    assert row["dropped_headers"][0]["name"] == "Return-Path"
+
+
+HOSTILE = ["\n", "\r", "\x00", "\u2028", "\u00a0", "\u202e", "\ufeff"]
+
+
+@pytest.mark.parametrize("ch", HOSTILE)
+@pytest.mark.parametrize("field", ["hostname", "username", "from_email", "from_name", "name",
+                                   "header_name", "header_value"])
+def test_every_value_written_to_a_row_passes_the_grammar(ch, field):
+    good = plan_delivery_servers(make_model(), caps_of(), LISTENERS, {"header_routing": True})[0]
+    row = dict(good)
+    if field == "name":
+        row["name"] = "mailfleet:ac" + ch + "me:pmta1"
+    elif field == "header_name":
+        row["additional_headers"] = [{"name": "X-A" + ch + "b", "value": "v"}]
+    elif field == "header_value":
+        row["additional_headers"] = [{"name": "X-A", "value": "v" + ch + "Injected: 1"}]
+    else:
+        row[field] = good[field][:2] + ch + good[field][2:]
+    with pytest.raises(ValueError):
+        validate_desired_row(row)
+
+
+@pytest.mark.parametrize("field,bad", [
+    ("hostname", "not a host"), ("hostname", "-bad.example.net"), ("username", "us er"),
+    ("from_email", "no-at-sign"), ("from_email", "a@b"), ("port", 0), ("port", 70000),
+    ("customer_id", 0), ("customer_id", "seven"), ("daily_quota", True),
+])
+def test_bad_row_values_are_refused(field, bad):
+    good = plan_delivery_servers(make_model(), caps_of(), LISTENERS)[0]
+    with pytest.raises(ValueError):
+        validate_desired_row(dict(good, **{field: bad}))
+
+
+def test_listener_may_be_an_ip_and_hostnames_are_lowercased():
+    listeners = dict(LISTENERS, pmta1={"hostname": "192.0.2.200", "port": 2525},
+                     pmta2={"hostname": "PMTA2.Example.NET"})
+    rows = by_name(plan_delivery_servers(make_model(), caps_of(), listeners))
+    assert rows["mailfleet:acme:pmta1"]["hostname"] == "192.0.2.200"
+    assert rows["mailfleet:acme:pmta2"]["hostname"] == "pmta2.example.net"
+
+
+def test_customer_ids_must_name_known_tenants_and_be_positive():
+    rows = by_name(plan_delivery_servers(make_model(), caps_of(), LISTENERS,
+                                         {"customer_ids": {"acme": 3, "globex": "4"}}))
+    assert rows["mailfleet:acme:pmta1"]["customer_id"] == 3
+    assert rows["mailfleet:globex:pmta1"]["customer_id"] == 4
+    with pytest.raises(ValueError, match="unknown tenant"):
+        plan_delivery_servers(make_model(), caps_of(), LISTENERS, {"customer_ids": {"nope": 1}})
+    with pytest.raises(ValueError, match="customer_id"):
+        plan_delivery_servers(make_model(), caps_of(), LISTENERS, {"customer_ids": {"acme": -1}})
+
+
+def test_host_capacity_is_the_one_capacity_computation():
+    from ansible_collections.mailfleet.fleet.plugins.module_utils.delivery_server import host_capacity
+    ips = make_model()["hosts"]["pmta1"]["ips"][:2]
+    assert host_capacity("acme", "pmta1", ips, caps_of(a10=500, a11=1500)) == (2000, 0)
+    assert host_capacity("acme", "pmta1", ips, caps_of(a10=-1, a11=0)) == (0, 2)
+    with pytest.raises(ValueError, match="no cap for IP 192.0.2.11"):
+        host_capacity("acme", "pmta1", ips, {"192.0.2.10": {"daily": 5}})

@@ -160,7 +160,10 @@ def test_audit_selector_statuses(key):
     assert dkim.audit_selector("alpha.example.com", "s2", other, ok)["status"] == "mismatch"
     assert dkim.audit_selector("alpha.example.com", "s2", key, FakeCtx({}))["status"] == "missing"
     timeout = FakeCtx({name: ("TIMEOUT", [], "timed out")})
-    assert dkim.audit_selector("alpha.example.com", "s2", key, timeout)["status"] == "unknown"
+    unknown = dkim.audit_selector("alpha.example.com", "s2", key, timeout)
+    assert unknown["status"] == "unknown" and unknown["severity"] == "unknown"  # no answer is no failure
+    keep = dkim.retirement_verdict("alpha", "alpha.example.com", "s2", [{"selector": "s1", "key_file": "k"}], unknown)
+    assert keep["verdict"] == "keep"  # ... and never a success either
     revoked = FakeCtx({name: ("NOERROR", ["v=DKIM1; k=rsa; p="], "")})
     assert dkim.audit_selector("alpha.example.com", "s2", key, revoked)["status"] == "mismatch"
 

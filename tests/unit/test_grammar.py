@@ -15,7 +15,8 @@ HOSTILE = ["\n", "\r", "\x00", "\t", "\x0b", "\x0c", "\x1b", "\x7f", "\x85", "\u
     (g.email, "ops@example.com"), (g.ip_address, "192.0.2.1"), (g.cidr, "10.0.0.0/8"),
     (g.listener, "0.0.0.0:25"), (g.path, "/etc/pmta/config"), (g.rate, "500/d"), (g.interval, "4d12h"),
     (g.size, "50M"), (g.token, "yes"), (g.keyword, "max-msg-rate"), (g.sql_identifier, "mw_"),
-    (g.password, "Xy{9#k%z"), (g.text, "a comment"),
+    (g.password, "Xy{9#k%z"), (g.text, "a comment"), (g.secret, "k{e}y 0#9"), (g.dns_label, "abc123"),
+    (g.telegram_token, "123456:ABCdefGHIjklMNOpqrSTUvwx"),
 ])
 def test_hostile_characters_refused_everywhere(check, good, ch):
     assert check(good, "k") is not None
@@ -34,6 +35,15 @@ def test_password_message_never_repeats_the_secret():
     for bad in (None, 12, {"a": 1}, ["x"], True, ""):
         with pytest.raises(g.GrammarError):
             g.password(bad, "p")
+
+
+def test_secret_grammars_never_repeat_the_value():
+    for check, bad in ((g.secret, "qzx\nqzx"), (g.secret, " qzxqzx"), (g.telegram_token, "12:qzx/qzx-abcdefghijklmnopq"),
+                       (g.dns_label, "qzx.qzx"), (g.dns_label, "-qzxqzx")):
+        with pytest.raises(g.GrammarError) as info:
+            check(bad, "k")
+        assert "qzx" not in str(info.value)
+    assert g.secret('a"b\\c') == 'a"b\\c'  # a database password may hold what PowerMTA could not
 
 
 @pytest.mark.parametrize("bad", ["255.255.255.255", "169.254.1.1", "fe80::1", "fe80::1%eth0", "::ffff:192.0.2.10",

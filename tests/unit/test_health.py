@@ -191,3 +191,44 @@ def test_fcrdns_gate_holds_only_new_ips_and_lifts_when_fixed():
     assert view["192.0.2.8"]["standby"] is False  # already sending: alerted, not dropped
     assert planner_view(fcrdns_gate(ips, [], warm))["192.0.2.7"]["standby"] is False
     assert planner_view(fcrdns_gate({}, broken, warm, enabled=False))["192.0.2.7"]["standby"] is False
+
+
+@pytest.mark.parametrize("prev_sev", ["ok", "warn", "fail", None])
+def test_dns_auth_unknown_changes_nothing(prev_sev):
+    prev = {}
+    if prev_sev:
+        prev, _ = health.evaluate_dns_auth({}, [{"subject": "a.test", "check": "dmarc", "severity": prev_sev,
+                                                 "messages": ["x"]}], "d1")
+    unknown = [{"subject": "a.test", "check": "dmarc", "severity": "unknown",
+                "messages": ["DMARC a.test: unknown, the DNS lookup of TXT _dmarc.a.test got no answer (timeout)"]}]
+    st, ev = health.evaluate_dns_auth(prev, unknown, "d2")
+    assert ev == [] and st == prev
+    # the next real failure after an outage is compared with the last real verdict
+    st, ev = health.evaluate_dns_auth(st, [dict(unknown[0], severity="fail")], "d3")
+    assert len(ev) == (0 if prev_sev == "fail" else 1)
+
+
+def test_worst_leaves_unknown_out():
+    assert health.worst(["unknown", "ok"]) == "ok"
+    assert health.worst(["unknown", "warn", "unknown"]) == "warn"
+    assert health.worst(["unknown", "bogus"]) == "fail"
+
+
+def test_fcrdns_gate_ignores_unknown():
+    unknown = [{"check": "fcrdns", "subject": "192.0.2.7", "severity": "unknown", "messages": ["timeout"],
+                "details": {"rcode": "TIMEOUT", "cause": "timeout"}}]
+    held = {"192.0.2.7": {"standby": False, "fcrdns_block": "FCrDNS broken"}}
+    assert health.fcrdns_gate(held, unknown, {})["192.0.2.7"]["fcrdns_block"] == "FCrDNS broken"
+    assert "fcrdns_block" not in health.fcrdns_gate({}, unknown, {}).get("192.0.2.7", {})
+
+
+def test_domain_listings_alert_once_never_standby():
+    zones = ZONES + [{"zone": "dbl.test", "kind": "spamhaus-dbl"}]
+    listed = [{"domain": "news.a.test", "zone": "dbl.test", "status": "listed", "code": "127.0.1.2"}]
+    st, ev = health.evaluate({}, res(CLEAN) + listed, zones, "d1")
+    assert [e["id"] for e in ev] == ["new_listing:news.a.test:dbl.test:d1"]
+    assert st["domains"]["news.a.test"]["listed"] == ["dbl.test"] and st["ips"][IP]["standby"] is False
+    st2, ev2 = health.evaluate(st, res(CLEAN) + [dict(listed[0], status="unknown")], zones, "d2")
+    assert ev2 == [] and st2["domains"] == st["domains"]
+    st3, ev3 = health.evaluate(st2, res(CLEAN) + [dict(listed[0], status="clean")], zones, "d3")
+    assert [e["type"] for e in ev3] == ["delisted"] and st3["domains"]["news.a.test"]["listed"] == []

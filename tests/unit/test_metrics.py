@@ -12,7 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils import metrics
-from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import normalize_schedule, plan_fleet
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import normalize_schedule
+from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_fleet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = os.path.join(ROOT, "plugins", "modules", "pmta_metrics.py")

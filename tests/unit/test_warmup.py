@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import (
-    DEFAULT_THRESHOLDS, THRESHOLD_KEYS, dump_states, load_states, normalize_schedule, plan_fleet,
-    plan_ip, pool_capacity, provider_caps)
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import (
+    DEFAULT_THRESHOLDS, THRESHOLD_KEYS, normalize_schedule)
+from ansible_collections.mailfleet.fleet.plugins.module_utils.states import dump_states, load_states
+from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_fleet, plan_ip, pool_capacity, provider_caps
 
 D0 = datetime.date(2024, 5, 1)
 
@@ -98,8 +99,8 @@ def test_normalize_equal_stage_and_dict_path():
 
 
 @pytest.mark.parametrize("bad,fragment", [
-    (True, "got a boolean (yes)"), (0, "got 0"), (-5, "got -5"), ("100", "got the string '100'"),
-    (1.5, "got 1.5"), (None, "got nothing (null)")])
+    (True, "got a boolean (True)"), (0, "got 0"), (-5, "got -5"), ("100", "got a string ('100')"),
+    (1.5, "got 1.5"), (None, "got null")])
 def test_normalize_bad_volume(bad, fragment):
     e = errs({"stages": [10, bad]})
     assert list(e) == ["stages[1]"]

@@ -4,8 +4,9 @@ import datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import (
-    dump_states, load_states, normalize_schedule, plan_ip)
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import normalize_schedule
+from ansible_collections.mailfleet.fleet.plugins.module_utils.states import dump_states, load_states
+from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_ip
 
 D0 = datetime.date(2024, 1, 1)
 PROVS = ("gmail", "microsoft", "yahoo", "other")

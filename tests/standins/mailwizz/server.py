@@ -1,20 +1,38 @@
 #!/usr/bin/env python3
 """A stand-in for the MailWizz customer API (test double; the toolkit never imports it).
 
-Behaves like the real product as described in /work/shared/reference/mailwizz-api.md, and is
-as strict: form bodies only (a JSON body is not read, so validation fails), envelopes, uneven
-201 bodies, 400 on a bad key (never 401), 404 on search misses, 409 on an existing or
-blacklisted subscriber, 422 on validation errors, per_page clamped to 10..50, base64 template
-fields decoded (and refused when not base64), optional 1.x signature verification, ETag/304.
+Behaves like MailWizz 2.x as described in /work/shared/reference/mailwizz-api.md and
+docs/mailwizz-api-facts.md (read in MailWizz 2.3.9's controllers), and is as strict; where unsure,
+stricter:
+
+* form bodies only (a JSON body is not read, so validation fails), envelopes, uneven 201 bodies,
+  400 on a bad key (never 401), 404 on search misses, 409 on an existing or blacklisted
+  subscriber, 422 on validation errors (nested per section for lists), base64 template fields
+  decoded (and refused when not base64), ETag/304;
+* collections newest first (``ORDER BY id DESC``, so offset pages shift while rows are added),
+  ``count`` a string, ``total_pages`` a float, empty collections all nulls, ``per_page`` clamped
+  to 10..50 (2.3.9 allows up to 1000: the stand-in is the stricter);
+* lists show only what MailWizz shows (``opt_in``/``opt_out`` are write-only);
+* bulk subscribe answers one ``{"data": {...}, "errors": {...}}`` per row, no per-row status;
+  an unsubscribed subscriber added again is re-subscribed (201); an unknown ``details[status]``
+  is ignored; a search without ``EMAIL`` is 422; a PUT must carry the required fields;
+* 2.x keys (``X-Api-Key``, ``X-MW-PUBLIC-KEY`` fallback) or, with ``api_version="1"``, signed
+  requests that need a timestamp no older than 900 s (even with the signature check off).
+
 Each API key is one customer that sees only its own lists, campaigns and delivery servers.
 Duplicate list and campaign names are accepted (as MailWizz does): a client that retries a
 create blindly makes duplicates, and the tests see them.
 
 Fault injection (seeded RNG, per run): ``faults={"rate": 0.3, "kinds": {"500": 1, "503": 1,
 "429": 1, "drop": 1, "slow": 1}, "after_commit": 0.5, "slow_seconds": 0.3, "retry_after": 0}``.
-"500" and "drop" happen before or after the request is applied (``after_commit`` share), so a
-lost response really is ambiguous. Admin endpoints (JSON, outside the API):
-``GET /_admin/stats``, ``POST /_admin/faults``, ``POST /_admin/reset-stats``, ``GET /_admin/state``.
+"500", "drop" and "slow" happen before or after the request is applied (``after_commit`` share):
+a lost answer is really ambiguous, and a slow reply either commits late (after a client with a
+shorter timeout gave up) or commits at once and answers late. Admin endpoints (JSON, outside the
+API): ``GET /_admin/stats``, ``POST /_admin/faults``, ``POST /_admin/reset-stats``,
+``GET /_admin/state``.
+
+With ``state_path`` the data (lists, subscribers, campaigns, ...) is loaded from that JSON file at
+start and saved after every successful write (the demo keeps its MailWizz in .work/).
 
 Usage: ``MailWizzStandin(customers={"acme": {"api_key": "..."}}).start()`` -> base URL
 ``http://127.0.0.1:<port>/api``; or ``python server.py --customer acme:KEY``.
@@ -28,6 +46,7 @@ import hashlib
 import hmac
 import json
 import math
+import os
 import random
 import re
 import socket
@@ -134,15 +153,44 @@ class Store(object):
         self._field_id += 1
         return str(self._field_id)
 
+    # persistence (the demo keeps its MailWizz between runs): everything but the customers
+    def dump(self):
+        return {"format": 1, "lists": self.lists, "campaigns": self.campaigns,
+                "templates": self.templates, "emails": self.emails,
+                "blacklist": sorted(self.blacklist),
+                "counters": {"field": self._field_id, "subscriber": self._sub_id,
+                             "campaign": self._camp_id}}
+
+    def load(self, data):
+        if data.get("format") != 1:
+            raise ValueError("unknown stand-in state format %r" % data.get("format"))
+        unknown = set(c for obj in list(data["lists"].values()) + list(data["campaigns"].values())
+                      for c in [obj.get("customer")] if c not in self.customers)
+        if unknown:
+            raise ValueError("saved state belongs to customers %s that are not configured"
+                             % ", ".join(sorted(unknown)))
+        self.lists = data["lists"]
+        self.campaigns = data["campaigns"]
+        self.templates = data["templates"]
+        self.emails = data["emails"]
+        self.blacklist = set(data["blacklist"])
+        self._field_id = data["counters"]["field"]
+        self._sub_id = data["counters"]["subscriber"]
+        self._camp_id = data["counters"]["campaign"]
+
 
 class MailWizzStandin(object):
     def __init__(self, customers, api_version="2", verify_signature=True, faults=None, seed=0,
-                 host="127.0.0.1", port=0, clock=None, blacklist=()):
+                 host="127.0.0.1", port=0, clock=None, blacklist=(), state_path=None):
         self.api_version = str(api_version)
         self.verify_signature = verify_signature
         self.seed = seed
         self.rng = random.Random(seed)
         self.store = Store(customers, random.Random(seed + 1))
+        self.state_path = state_path
+        if state_path and os.path.exists(state_path):
+            with open(state_path, encoding="utf-8") as handle:
+                self.store.load(json.load(handle, object_pairs_hook=OrderedDict))
         self.store.blacklist.update(e.lower() for e in blacklist)
         self.clock = clock or time.time
         self.set_faults(faults or {})
@@ -179,6 +227,15 @@ class MailWizzStandin(object):
 
     def __exit__(self, *exc):
         self.stop()
+
+    def save_state(self):
+        """Write the store to ``state_path`` (atomically; called with the store lock held)."""
+        if not self.state_path:
+            return
+        tmp = "%s.tmp.%d" % (self.state_path, os.getpid())
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(self.store.dump(), handle)
+        os.replace(tmp, self.state_path)
 
     # ------------------------------------------------------------------ faults and stats
     def set_faults(self, faults):
@@ -310,6 +367,11 @@ def _yes_no(value, field, errors):
 
 
 def paginate(records, query):
+    """A MailWizz 2.x collection page of ``records`` (given oldest first).
+
+    As MailWizz 2.x: ``ORDER BY id DESC`` (newest first, so offset pages shift while rows are
+    added), ``count`` a string (PDO), ``total_pages`` a float (PHP ``ceil``), and an empty
+    collection all nulls with ``records: []``."""
     try:
         page = max(1, int(query.get("page", 1)))
     except ValueError:
@@ -320,12 +382,16 @@ def paginate(records, query):
         per_page = 10
     per_page = max(10, min(50, per_page))
     count = len(records)
-    total_pages = int(math.ceil(count / float(per_page))) if count else 0
+    if count == 0:
+        return {"count": None, "total_pages": None, "current_page": None, "next_page": None,
+                "prev_page": None, "records": []}
+    total_pages = math.ceil(count / float(per_page))
     start = (page - 1) * per_page
-    return {"count": count, "total_pages": total_pages, "current_page": page,
+    newest_first = list(reversed(records))
+    return {"count": str(count), "total_pages": float(total_pages), "current_page": page,
             "next_page": page + 1 if page < total_pages else None,
             "prev_page": page - 1 if page > 1 else None,
-            "records": records[start:start + per_page]}
+            "records": newest_first[start:start + per_page]}
 
 
 class _Server(ThreadingHTTPServer):
@@ -427,7 +493,8 @@ class _Handler(BaseHTTPRequestHandler):
                                     "error": "The API is offline for maintenance."})
         if fault in ("500", "drop") and not after:
             return self._fault_response(fault)
-        if fault == "slow":
+        if fault == "slow" and not after:
+            # the reply is late because the server is slow: it commits after the client gave up
             time.sleep(st.faults["slow_seconds"])
 
         try:
@@ -440,10 +507,15 @@ class _Handler(BaseHTTPRequestHandler):
             with st.store.lock:
                 status, payload = getattr(Api(st.store, customer), route_name)(
                     params, query, body)
+                if method != "GET" and status < 300:
+                    st.save_state()
         except ApiError as exc:
             status, payload = exc.status, {"status": "error", "error": exc.error}
         if fault in ("500", "drop"):
             return self._fault_response(fault)
+        if fault == "slow" and after:
+            # committed, but the answer comes later than the client waits
+            time.sleep(st.faults["slow_seconds"])
         self._send(status, payload)
 
     def _fault_response(self, fault):
@@ -458,23 +530,37 @@ class _Handler(BaseHTTPRequestHandler):
         api_key = self.headers.get("X-Api-Key")
         public = self.headers.get("X-MW-PUBLIC-KEY")
         if st.api_version != "1":
+            # 2.x: X-Api-Key, X-MW-PUBLIC-KEY kept as a fallback; no signature
             key = api_key or public
+            if not key:
+                raise ApiError(400, "Invalid API request params. Please refer to the "
+                                    "documentation.")
             for name, spec in customers.items():
-                if key and key == spec.get("api_key"):
+                if key == spec.get("api_key"):
                     return name
-            raise ApiError(400, "Invalid API key. Please provide a valid key.")
-        # 1.x
+            raise ApiError(400, "Invalid API key. Please refer to the documentation.")
+        # 1.x: the three headers are required even when the admin turned the signature
+        # check off (then an empty signature is accepted), and the timestamp must be fresh
+        ts = self.headers.get("X-MW-TIMESTAMP") or ""
+        signature = self.headers.get("X-MW-SIGNATURE") or ""
+        if not st.verify_signature and not signature:
+            signature = "---"
+        if not public or not ts or not signature:
+            raise ApiError(400, "Invalid API request params. Please refer to the documentation.")
         match = None
         for name, spec in customers.items():
-            if public and public == spec.get("public_key"):
+            if public == spec.get("public_key"):
                 match = name
         if match is None:
-            raise ApiError(400, "Invalid API request params. Please refer to the documentation.")
+            raise ApiError(400, "Invalid API key. Please refer to the documentation.")
+        try:
+            stamp = int(ts)
+        except ValueError:
+            stamp = 0
+        if stamp + SIGNATURE_MAX_AGE < st.clock():
+            raise ApiError(400, "Your request expired. Please refer to the documentation.")
         if not st.verify_signature:
             return match
-        ts = self.headers.get("X-MW-TIMESTAMP") or ""
-        if not ts.isdigit() or int(ts) < st.clock() - SIGNATURE_MAX_AGE:
-            raise ApiError(400, "Invalid API request timestamp.")
         special = {"X-MW-PUBLIC-KEY": public, "X-MW-TIMESTAMP": ts,
                    "X-MW-REMOTE-ADDR": self.headers.get("X-MW-REMOTE-ADDR") or ""}
         host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
@@ -482,8 +568,9 @@ class _Handler(BaseHTTPRequestHandler):
         base = php_signature_base(method, full_url, special, pairs)
         expected = hmac.new(customers[match]["private_key"].encode("utf-8"),
                             base.encode("utf-8"), hashlib.sha1).hexdigest()
-        if not hmac.compare_digest(expected, self.headers.get("X-MW-SIGNATURE") or ""):
-            raise ApiError(400, "Invalid API request signature.")
+        if not hmac.compare_digest(expected, signature):
+            raise ApiError(400, "Invalid API request signature. Please refer to the "
+                                "documentation.")
         return match
 
     def _admin(self, method, path, raw):
@@ -521,38 +608,57 @@ class Api(object):
             raise ApiError(404, "The subscribers list does not exist.")
         return lst
 
-    @staticmethod
-    def _list_record(lst):
-        return {"general": dict(lst["general"], list_uid=lst["uid"],
-                                display_name=lst["general"].get("display_name")
-                                or lst["general"]["name"]),
-                "defaults": dict(lst["defaults"]), "notifications": dict(lst["notifications"]),
-                "company": dict(lst["company"])}
+    # What MailWizz 2.x shows of a list: opt_in, opt_out, notifications[daily...] and the
+    # company's country/zone names are write-only (ListsController::actionIndex/actionView).
+    LIST_READABLE = {
+        "general": ("list_uid", "name", "display_name", "description"),
+        "defaults": ("from_email", "from_name", "reply_to", "subject"),
+        "notifications": ("subscribe", "unsubscribe", "subscribe_to", "unsubscribe_to"),
+        "company": ("name", "address_1", "address_2", "zone_name", "city", "zip_code", "phone",
+                    "address_format"),
+    }
+
+    @classmethod
+    def _list_record(cls, lst):
+        general = dict(lst["general"], list_uid=lst["uid"],
+                       display_name=lst["general"].get("display_name") or lst["general"]["name"])
+        record = {}
+        for section, keys in cls.LIST_READABLE.items():
+            values = general if section == "general" else lst[section]
+            record[section] = dict((k, values.get(k)) for k in keys
+                                   if section == "general" or k in values)
+        if not lst["company"]:
+            record["company"] = []  # PHP's empty array
+        return record
 
     def _validate_list(self, general, defaults, notifications, company):
-        errors = {}
+        """MailWizz validates the sections in turn and answers the first one's errors as
+        ``{"general": {"name": "..."}}`` (422)."""
+        sections = [("general", {}), ("defaults", {}), ("notifications", {}), ("company", {})]
+        errors = dict(sections)
         for field in ("name", "description"):
             if not (general.get(field) or "").strip():
-                errors["general[%s]" % field] = "%s cannot be blank." % field.capitalize()
+                errors["general"][field] = "%s cannot be blank." % field.capitalize()
         for field in ("opt_in", "opt_out"):
             if general.get(field) not in (None, "single", "double"):
-                errors["general[%s]" % field] = "Invalid value."
+                errors["general"][field] = "Invalid value."
         for field in ("from_name", "from_email", "reply_to"):
             if not (defaults.get(field) or "").strip():
-                errors["defaults[%s]" % field] = "This field cannot be blank."
+                errors["defaults"][field] = "This field cannot be blank."
         for field in ("from_email", "reply_to"):
             if defaults.get(field) and not EMAIL_RE.match(defaults[field]):
-                errors["defaults[%s]" % field] = "This is not a valid email address."
+                errors["defaults"][field] = "This is not a valid email address."
         for field in ("subscribe", "unsubscribe", "daily"):
-            _yes_no(notifications.get(field), "notifications[%s]" % field, errors)
+            _yes_no(notifications.get(field), field, errors["notifications"])
         for field in ("subscribe_to", "unsubscribe_to", "daily_to"):
             for addr in (notifications.get(field) or "").split(","):
                 if addr.strip() and not EMAIL_RE.match(addr.strip()):
-                    errors["notifications[%s]" % field] = "Invalid email address."
+                    errors["notifications"][field] = "Invalid email address."
         if company and not (company.get("name") or "").strip():
-            errors["company[name]"] = "Company name cannot be blank."
-        if errors:
-            raise ApiError(422, errors)
+            errors["company"]["name"] = "Company name cannot be blank."
+        for section, _ in sections:
+            if errors[section]:
+                raise ApiError(422, {section: errors[section]})
 
     @staticmethod
     def _section(body, name):
@@ -767,42 +873,48 @@ class Api(object):
             raise ApiError(404, "The subscriber does not exist.")
         return sub
 
-    def _clean_sub(self, lst, data, existing=None):
-        errors = {}
-        email = (data.get("EMAIL") if "EMAIL" in data
-                 else (existing["fields"]["EMAIL"] if existing else "")) or ""
-        email = email.strip()
-        if not email:
-            errors["EMAIL"] = "Email cannot be blank."
-        elif not EMAIL_RE.match(email):
-            errors["EMAIL"] = "Email is not a valid email address."
-        fields = dict(existing["fields"]) if existing else {}
-        for tag, spec in lst["fields"].items():
-            if tag in data and isinstance(data[tag], str):
-                fields[tag] = data[tag]
-            if spec["required"] == "yes" and tag != "EMAIL" and not fields.get(tag):
-                errors[tag] = "%s cannot be blank." % spec["label"]
-        fields["EMAIL"] = email
-        details = data.get("details") if isinstance(data.get("details"), dict) else {}
-        status = details.get("status")
-        if status is not None and status not in SUB_STATUSES:
-            errors["status"] = "Invalid subscriber status."
-        if errors:
-            raise ApiError(422, errors)
-        return email, fields, status
+    @staticmethod
+    def _details_status(details, current):
+        """``details[status]``: a known status is applied; anything else is ignored (2.x)."""
+        status = (details or {}).get("status") if isinstance(details, dict) else None
+        return status if status in SUB_STATUSES else current
 
-    def _insert_sub(self, lst, data):
-        email, fields, status = self._clean_sub(lst, data)
+    @staticmethod
+    def _required_errors(lst, data, skip_email=True):
+        errors = {}
+        for tag, spec in lst["fields"].items():
+            if tag == "EMAIL" and skip_email:
+                continue
+            if spec["required"] == "yes" and not data.get(tag):
+                errors[tag] = "The field %s is required by the list but it has not been " \
+                              "provided!" % tag
+        return errors
+
+    def _subscribe(self, lst, email, data):
+        """Insert a subscriber, or re-subscribe an unsubscribed one (MailWizz 1.6.6+).
+        Returns the subscriber; raises ApiError(409) for an existing or blacklisted one."""
+        uid = lst["by_email"].get(email.lower())
+        sub = lst["subs"][uid] if uid else None
+        if sub is not None and sub["status"] != "unsubscribed":
+            raise ApiError(409, {"EMAIL": "The subscriber already exists in this list."})
         if email.lower() in self.s.blacklist:
-            raise ApiError(409, "This email address is blacklisted.")
-        if email.lower() in lst["by_email"]:
-            raise ApiError(409, "The subscriber already exists in this list.")
-        uid = self.s.uid(lst["subs"])
-        sub = {"uid": uid, "fields": fields, "status": status or "unconfirmed"
-               if lst["general"].get("opt_in") == "double" else status or "confirmed",
-               "source": "api", "date_added": self.now()}
-        lst["subs"][uid] = sub
-        lst["by_email"][email.lower()] = uid
+            raise ApiError(409, {"EMAIL": "This email address is blacklisted."})
+        status = "confirmed" if lst["general"].get("opt_in") == "single" else "unconfirmed"
+        status = self._details_status(data.get("details"), status)
+        if sub is None:
+            uid = self.s.uid(lst["subs"])
+            self.s._sub_id += 1
+            sub = {"uid": uid, "id": self.s._sub_id, "fields": {}, "source": "api",
+                   "date_added": self.now()}
+            lst["subs"][uid] = sub
+            lst["by_email"][email.lower()] = uid
+        sub["status"] = status
+        fields = {"EMAIL": email}
+        for tag in lst["fields"]:
+            if tag != "EMAIL":
+                value = data.get(tag)
+                fields[tag] = value if isinstance(value, str) else ""
+        sub["fields"] = fields
         return sub
 
     def subs_index(self, params, query, body):
@@ -815,33 +927,55 @@ class Api(object):
         return 200, {"status": "success", "data": page}
 
     def subs_create(self, params, query, body):
+        email = body.get("EMAIL") if isinstance(body.get("EMAIL"), str) else ""
+        if not email:
+            raise ApiError(422, "Please provide the subscriber email address.")
+        if not EMAIL_RE.match(email):
+            raise ApiError(422, "Please provide a valid email address.")
         lst = self._list(params["list"])
-        sub = self._insert_sub(lst, body)
+        try:
+            errors = self._required_errors(lst, body)
+            if errors:
+                raise ApiError(422, errors)
+            sub = self._subscribe(lst, email, body)
+        except ApiError as exc:
+            if exc.status == 409 and isinstance(exc.error, dict):
+                exc.error = exc.error["EMAIL"]  # the single create answers a plain message
+            raise
         return 201, {"status": "success",
                      "data": {"record": {"subscriber_uid": sub["uid"],
                                          "email": sub["fields"]["EMAIL"], "ip_address": "",
                                          "source": "api", "date_added": sub["date_added"]}}}
 
     def subs_bulk(self, params, query, body):
+        """MailWizz 2.x: one ``{"data": {...}, "errors": {...}}`` per row, no per-row status;
+        ``errors`` is left out when the row was created (``data.subscriber_uid`` is set)."""
         lst = self._list(params["list"])
         rows = body.get("subscribers")
         if not isinstance(rows, dict) or not rows:
-            raise ApiError(422, "Please provide the subscribers.")
-        if len(rows) > BULK_MAX:
-            raise ApiError(422, "The maximum number of subscribers per call is %d." % BULK_MAX)
-        records = []
-        for _, row in rows.items():
+            raise ApiError(422, "Please provide the subscribers list.")
+        out = []
+        for _, row in list(rows.items())[:BULK_MAX]:
             row = row if isinstance(row, dict) else {}
-            try:
-                sub = self._insert_sub(lst, row)
-                records.append({"status": "success",
-                                "data": {"subscriber_uid": sub["uid"],
-                                         "EMAIL": sub["fields"]["EMAIL"],
-                                         "status": sub["status"]}})
-            except ApiError as exc:
-                records.append({"status": "error", "error": exc.error,
-                                "data": {"EMAIL": row.get("EMAIL", "")}})
-        return 201, {"status": "success", "data": {"records": records}}
+            email = row.get("EMAIL") if isinstance(row.get("EMAIL"), str) else ""
+            if not email or not EMAIL_RE.match(email):
+                data = dict((k, v) for k, v in row.items() if k != "details")
+                out.append({"data": data,
+                            "errors": {"EMAIL": "Please provide a valid email address."}})
+                continue
+            data = dict((tag, row.get(tag)) for tag in lst["fields"])
+            errors = self._required_errors(lst, row, skip_email=False)
+            if not errors:
+                try:
+                    sub = self._subscribe(lst, email, row)
+                    data["subscriber_uid"] = sub["uid"]
+                except ApiError as exc:
+                    errors = exc.error
+            item = {"data": data}
+            if errors:
+                item["errors"] = errors
+            out.append(item)
+        return 201, {"status": "success", "data": {"records": out}}
 
     def subs_view(self, params, query, body):
         lst = self._list(params["list"])
@@ -850,17 +984,33 @@ class Api(object):
 
     def subs_update(self, params, query, body):
         lst = self._list(params["list"])
-        sub = self._sub(lst, params["sub"])
-        email, fields, status = self._clean_sub(lst, body, existing=sub)
+        sub = lst["subs"].get(params["sub"])
+        if sub is None:
+            raise ApiError(409, "The subscriber does not exist in this list.")
+        email = body.get("EMAIL") if isinstance(body.get("EMAIL"), str) else ""
+        email = email or sub["fields"]["EMAIL"]
+        if not EMAIL_RE.match(email):
+            raise ApiError(422, "Please provide a valid email address.")
+        errors = self._required_errors(lst, body)  # every PUT carries the required fields
+        if errors:
+            raise ApiError(422, errors)
         other = lst["by_email"].get(email.lower())
         if other and other != sub["uid"]:
-            raise ApiError(409, "The subscriber already exists in this list.")
+            raise ApiError(409, "Another subscriber with this email address already exists in "
+                                "this list.")
+        if email.lower() in self.s.blacklist:
+            raise ApiError(409, "This email address is blacklisted.")
         del lst["by_email"][sub["fields"]["EMAIL"].lower()]
         lst["by_email"][email.lower()] = sub["uid"]
-        sub["fields"] = fields
-        if status:
-            sub["status"] = status
-        return 200, {"status": "success", "data": {"record": self._sub_record(lst, sub)}}
+        sub["fields"]["EMAIL"] = email
+        for tag in lst["fields"]:
+            if tag != "EMAIL" and isinstance(body.get(tag), str):  # fields not sent are kept
+                sub["fields"][tag] = body[tag]
+        sub["status"] = self._details_status(body.get("details"), sub["status"])
+        return 200, {"status": "success",
+                     "data": {"record": {"subscriber_uid": sub["uid"], "email": email,
+                                         "ip_address": "", "source": sub["source"],
+                                         "date_added": sub["date_added"]}}}
 
     def subs_delete(self, params, query, body):
         lst = self._list(params["list"])
@@ -875,8 +1025,13 @@ class Api(object):
         return 200, {"status": "success"}
 
     def subs_search(self, params, query, body):
+        email = query.get("EMAIL") or ""
+        if not email:
+            raise ApiError(422, "Please provide the subscriber email address.")
+        if not EMAIL_RE.match(email):
+            raise ApiError(422, "Please provide a valid email address.")
         lst = self._list(params["list"])
-        uid = lst["by_email"].get((query.get("EMAIL") or "").strip().lower())
+        uid = lst["by_email"].get(email.strip().lower())
         if not uid:
             raise ApiError(404, "The subscriber does not exist in this list.")
         sub = lst["subs"][uid]
@@ -1179,6 +1334,7 @@ def main(argv=None):
     parser.add_argument("--no-signature-check", action="store_true")
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--state", help="JSON file the data is loaded from and saved to")
     args = parser.parse_args(argv)
     customers = OrderedDict()
     for spec in args.customer or ["demo:demo-key-0000000000000000"]:
@@ -1189,7 +1345,8 @@ def main(argv=None):
         customers[bits[0]] = entry
     st = MailWizzStandin(customers, api_version=args.api_version,
                          verify_signature=not args.no_signature_check,
-                         faults={"rate": args.fault_rate}, seed=args.seed, port=args.port)
+                         faults={"rate": args.fault_rate}, seed=args.seed, port=args.port,
+                         state_path=args.state)
     print(st.start(), flush=True)
     try:
         while True:

@@ -11,6 +11,9 @@ stops it (and removes the directory) on ``stop()`` / context exit / interpreter 
         conn = srv.connect(database="mysql")   # root over the socket, PyMySQL
 
 ``root`` has no password and is reachable over TCP on 127.0.0.1 and over the socket.
+
+With ``datadir=`` the data directory is persistent (the demo keeps its MailWizz database in
+``.work/``): it is initialised once, reused on the next start, and kept on ``stop()``.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -59,15 +62,22 @@ class MariaDBError(RuntimeError):
 class MariaDBServer:
     """Own ``mariadbd`` process with its data in a temporary directory."""
 
-    def __init__(self, port=None, extra_args=(), startup_timeout=60):
+    def __init__(self, port=None, extra_args=(), startup_timeout=60, datadir=None):
         self.port = port
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
+        self.persistent = datadir is not None
+        self.home = os.path.abspath(datadir) if datadir else None
         self.tmpdir = None
         self.datadir = None
         self.socket = None
         self.proc = None
         self.log_path = None
+        self.pidfile = None
+
+    @property
+    def initialised(self):
+        return bool(self.datadir) and os.path.isdir(os.path.join(self.datadir, "mysql"))
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self):
@@ -75,21 +85,26 @@ class MariaDBServer:
         install_db = find_binary("mariadb-install-db", "mysql_install_db")
         if not mariadbd or not install_db:
             raise MariaDBError("mariadbd / mariadb-install-db not found: apt-get install mariadb-server")
-        self.tmpdir = tempfile.mkdtemp(prefix="mailfleet-mariadb-")
+        if self.persistent:
+            self.tmpdir = self.home
+            os.makedirs(self.tmpdir, exist_ok=True)
+        else:
+            self.tmpdir = tempfile.mkdtemp(prefix="mailfleet-mariadb-")
         os.chmod(self.tmpdir, 0o755)
         self.datadir = os.path.join(self.tmpdir, "data")
         self.socket = os.path.join(self.tmpdir, "mysqld.sock")
         self.log_path = os.path.join(self.tmpdir, "mysqld.log")
-        pidfile = os.path.join(self.tmpdir, "mysqld.pid")
+        pidfile = self.pidfile = os.path.join(self.tmpdir, "mysqld.pid")
         user_args = ["--user=root"] if os.geteuid() == 0 else []
-        init = subprocess.run(
-            [install_db, "--no-defaults", "--datadir=" + self.datadir, "--auth-root-authentication-method=normal",
-             "--skip-test-db"] + user_args,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=180, check=False)
-        if init.returncode != 0:
-            out = init.stdout.decode("utf-8", "replace")[-2000:]
-            self._cleanup_dir()
-            raise MariaDBError("mariadb-install-db failed (%d): %s" % (init.returncode, out))
+        if not self.initialised:
+            init = subprocess.run(
+                [install_db, "--no-defaults", "--datadir=" + self.datadir, "--auth-root-authentication-method=normal",
+                 "--skip-test-db"] + user_args,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=180, check=False)
+            if init.returncode != 0:
+                out = init.stdout.decode("utf-8", "replace")[-2000:]
+                self._cleanup_dir(force=True)
+                raise MariaDBError("mariadb-install-db failed (%d): %s" % (init.returncode, out))
         self.port = self.port or _free_port()
         args = [mariadbd, "--no-defaults", "--datadir=" + self.datadir, "--socket=" + self.socket,
                 "--port=%d" % self.port, "--bind-address=127.0.0.1", "--pid-file=" + pidfile,
@@ -125,7 +140,9 @@ class MariaDBServer:
                 proc.wait(timeout=10)
         self._cleanup_dir()
 
-    def _cleanup_dir(self):
+    def _cleanup_dir(self, force=False):
+        if self.persistent and not force:
+            return  # the data directory outlives the server
         if self.tmpdir and os.path.isdir(self.tmpdir):
             shutil.rmtree(self.tmpdir, ignore_errors=True)
         self.tmpdir = None

@@ -1,0 +1,14 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin for mailwizz_subscribers: the tenant's MailWizz connection from the inventory (the one resolver,
+plugin_utils/mailwizz_connection.py), then the module."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.mailfleet.fleet.plugins.plugin_utils.mailwizz_connection import (
+    MailWizzAction)
+
+
+class ActionModule(MailWizzAction):
+    MODULE = "mailwizz_subscribers"
