@@ -20,19 +20,18 @@ from ansible.module_utils.common.text.converters import to_bytes
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.mailfleet.fleet.plugins.module_utils import grammar
+from ansible_collections.mailfleet.fleet.plugins.plugin_utils import secrets
 from ansible_collections.mailfleet.fleet.plugins.plugin_utils.pmta_template import RenderError, render_host
 
 MODULE = "mailfleet.fleet.pmta_config"
 RENDER_KEYS = frozenset(("model", "caps", "settings", "host", "template", "roots", "host_paths"))
 
 
-def _smtp_passwords(task_vars, model):
-    """``{tenant: SMTP password}``: the one place the renderer gets the passwords from.
-
-    Today they are read from the fleet model; once ``plugin_utils/secrets.py`` is on main this
-    becomes ``return secrets.smtp_passwords(task_vars)`` (read literally, never templated)."""
-    return {name: tenant["smtp_password"] for name, tenant in sorted((model.get("tenants") or {}).items())
-            if isinstance(tenant, dict) and tenant.get("smtp_password") is not None}
+def _smtp_passwords(task_vars):
+    """``{tenant: SMTP password}``: the one place the renderer gets the passwords from, read from
+    the raw inventory by ``plugin_utils/secrets.py`` (literally, never templated; vault values
+    decrypted; grammar-checked; problems name file, line and key, never the value)."""
+    return secrets.smtp_passwords(task_vars)
 
 
 def check_host_inputs(render):
@@ -59,10 +58,12 @@ def render_task(render, task_vars, inventory_hostname):
                           "imports it)")
     try:
         check_host_inputs(render)
+        passwords = _smtp_passwords(task_vars)
     except grammar.GrammarError as exc:
         raise RenderError("host %s: %s" % (host, exc))
-    return render_host(model, host, render.get("caps"), render.get("settings"), _smtp_passwords(task_vars, model),
-                       render.get("template"))
+    except secrets.SecretError as exc:
+        raise RenderError("host %s: SMTP passwords: %s" % (host, exc))
+    return render_host(model, host, render.get("caps"), render.get("settings"), passwords, render.get("template"))
 
 
 class ActionModule(ActionBase):
