@@ -22,7 +22,7 @@ import string
 
 __metaclass__ = type
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsauth
+from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsauth, grammar
 
 try:
     from cryptography.hazmat.primitives import serialization
@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover
 DEFAULT_BITS = 2048
 MIN_BITS = 2048  # RFC 8301: 1024 is the floor for verifiers; new keys are 2048 or more
 TXT_STRING_MAX = 255
-SELECTOR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")  # as fleet.py accepts
+SELECTOR_RE = grammar.SELECTOR_RE  # the one grammar (as validation accepts)
 
 
 class DKIMKeyError(Exception):

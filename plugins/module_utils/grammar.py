@@ -74,6 +74,15 @@ def describe_char(ch):
     return "U+%04X (%s)" % (ord(ch), name)
 
 
+def printable(text):
+    """``text`` with every character of the forbidden class written as an escape (``\\n``,
+    ``\\u2028``): how keys and names are shown in messages, one line each."""
+    text = str(text)
+    if bad_char(text) is None:
+        return text
+    return "".join(ch.encode("unicode_escape").decode("ascii") if bad_char(ch) else ch for ch in text)
+
+
 def _shown(value):
     """A value as messages show it: repr, shortened."""
     text = repr(value)
@@ -170,6 +179,12 @@ SIZE_RE = re.compile(r"\A\d+[KMGkmg]?\Z")
 RATE_RE = re.compile(r"\A(unlimited|0|\d+/(\d+)?(d|day|h|hr|m|min|s|sec))\Z")
 PATH_RE = re.compile(r"\A/[A-Za-z0-9._/+@=,-]*\Z")
 DATE_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
+DB_NAME_RE = re.compile(r"\A[A-Za-z0-9_]{1,64}\Z")
+DB_USER_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,80}\Z")
+INVENTORY_HOST_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}\Z")
+HEADER_NAME_RE = re.compile(r"\A[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}\Z")
+CHAT_ID_RE = re.compile(r"\A(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})\Z")
+URL_RE = re.compile(r"\A(https?)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&()*+,;=:@%/-]*)?\Z")
 TELEGRAM_TOKEN_RE = re.compile(r"\A[0-9]{1,20}:[A-Za-z0-9_-]{20,200}\Z")
 EMAIL_LOCAL_RE = re.compile(r"\A[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}\Z")
 
@@ -268,6 +283,39 @@ def email(value, what="email"):
     return "%s@%s" % (local, domain)
 
 
+def db_name(value, what="db.name"):
+    """A MySQL/MariaDB database name mailfleet connects to (unquoted identifier)."""
+    return _match(DB_NAME_RE, value, what, "a database name of letters, digits and '_' (max 64)")
+
+
+def db_user(value, what="db.user"):
+    return _match(DB_USER_RE, value, what, "a database user name of letters, digits, '_', '.' or '-' (max 80)")
+
+
+def inventory_host(value, what="inventory_hostname"):
+    """An inventory host name (it appears in comments of the generated configuration)."""
+    return _match(INVENTORY_HOST_RE, value, what, "a host name of letters, digits, '.', '-', '_' or ':'")
+
+
+def header_name(value, what="header"):
+    return _match(HEADER_NAME_RE, value, what, "an HTTP header name (letters, digits, '-', ...)")
+
+
+def chat_id(value, what="chat_id"):
+    """A Telegram chat: its number (``-1001234567890``) or ``@channelname``."""
+    if is_int(value):
+        value = str(value)
+    return _match(CHAT_ID_RE, value, what, "a Telegram chat id (a number, or @channelname)")
+
+
+def file_ref(value, what="file"):
+    """A file on the controller named in the inventory (relative to it, or absolute)."""
+    _string(value, what, "a file path (relative to the inventory, or absolute)")
+    if len(value) > 4096:
+        raise GrammarError(what, "is longer than 4096 characters")
+    return value
+
+
 # ---------------------------------------------------------------------------------------------
 # Addresses
 # ---------------------------------------------------------------------------------------------
@@ -348,12 +396,72 @@ def listener(value, what="smtp_listener"):
     return value
 
 
+def host_or_ip(value, what="host"):
+    """A host name (one label allowed: ``localhost``) or an IP address, as a client connects to it."""
+    _string(value, what, "a host name or an IP address")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    try:
+        return hostname(value, what, min_labels=1)
+    except GrammarError:
+        raise GrammarError(what, "%s is neither a valid host name nor an IP address" % _shown(value))
+
+
+db_host = host_or_ip
+
+
+def url(value, what="url"):
+    """An http(s) URL the controller calls (MailWizz API, webhook): no credentials, no query, no
+    fragment, no space or quote. The message does not repeat it (a webhook URL may hold a token)."""
+    _string(value, what, "an http(s) URL", secret=True)
+    match = URL_RE.match(value)
+    if not match:
+        raise GrammarError(what, "is not an http(s) URL of the form scheme://host[:port]/path "
+                                 "(no user:password@, query or fragment)")
+    host = match.group(2)
+    try:
+        if host.startswith("["):
+            ipaddress.IPv6Address(host[1:-1])
+        else:
+            host_or_ip(host, what)
+    except (ValueError, GrammarError):
+        raise GrammarError(what, "does not name a valid host")
+    if match.group(3):
+        port(match.group(3)[1:], what)
+    return value
+
+
+def nameserver(value, what="nameserver"):
+    """A DNS resolver the controller queries: an IP address, ``IP:PORT``, ``[IPv6]:PORT``,
+    ``IP@PORT`` or a mapping ``{address, port}``. Returns ``(address, port)``."""
+    if isinstance(value, dict):
+        address, prt = value.get("address"), value.get("port", 53)
+    else:
+        _string(value, what, "a resolver address (IP, IP:PORT or [IPv6]:PORT)")
+        address, prt = value, 53
+        if value.startswith("["):
+            address, _sep, rest = value[1:].partition("]")
+            if rest:
+                if not rest.startswith(":"):
+                    raise GrammarError(what, "%s is not [IPv6]:PORT" % _shown(value))
+                prt = rest[1:]
+        elif value.count(":") == 1:
+            address, prt = value.split(":")
+        elif "@" in value:
+            address, prt = value.split("@", 1)
+    return ip_address(address, what, sending=False), port(prt, what)
+
+
 # ---------------------------------------------------------------------------------------------
 # Paths, numbers, PowerMTA value grammars
 # ---------------------------------------------------------------------------------------------
 def path(value, what="path"):
     """A file path PowerMTA can read unquoted: absolute, no '..' component, safe characters."""
     _string(value, what, "an absolute path")
+    if not value.startswith("/"):
+        raise GrammarError(what, "%s is a relative path; expected an absolute path (starting with /)" % _shown(value))
     if not PATH_RE.match(value):
         raise GrammarError(what, "%s is not an absolute path of letters, digits and . _ / + @ = , -" % _shown(value))
     if any(part == ".." for part in value.split("/")):
@@ -400,6 +508,32 @@ def size(value, what="size"):
     if isinstance(value, int) and not isinstance(value, bool):
         return str(count(value, what))
     return _match(SIZE_RE, value, what, "a size such as 50M")
+
+
+# \A...\Z: printable ASCII without the characters PowerMTA's config syntax gives a meaning to
+# (``/`` ends the pattern, ``#`` starts a comment, ``"`` quotes, ``\\`` escapes, ``<``/``>``
+# delimit blocks) and without ``[[`` (a POSIX class in PCRE, a "nested set" warning in Python).
+REPLY_REGEX_RE = re.compile(r"\A(?!.*\[\[)[ !$-.0-;=?-\[\]-~]{1,512}\Z")
+
+
+def reply_regex(value, what="reply pattern"):
+    """The body of a PowerMTA ``<smtp-pattern-list>`` rule ``reply /REGEX/`` (guide §3.3.15).
+
+    The same text is a valid Python ``re`` pattern with the same meaning (PCRE and Python agree on
+    the subset: literals, ``.``, ``[...]`` sets, groups ``(...)``/``(?:...)``, ``|``, ``*``,
+    ``+``, ``?``, ``^``, ``$``, ``(?s)``): mailfleet classifies the accounting file's replies with
+    exactly the patterns it renders into the config. Lowercase letters only, since PowerMTA
+    matches case-insensitively and the ledger matches lowercased replies."""
+    _match(REPLY_REGEX_RE, value, what,
+           "a pattern of printable ASCII without / # \" \\ < > or [[")
+    if value != value.lower():
+        raise GrammarError(what, "%s has uppercase letters; reply patterns are matched "
+                                 "case-insensitively and written in lowercase" % _shown(value))
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise GrammarError(what, "%s is not a regular expression: %s" % (_shown(value), exc))
+    return value
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,11 +12,23 @@ DOCUMENTATION = r"""
 module: fleet_model
 short_description: Validate the mailfleet inventory and publish the fleet model
 description:
-  - Reads the resolved inventory (C(mailfleet_tenants), C(mailfleet_warmup_schedules),
-    C(mailfleet_providers), C(mailfleet_mailwizz_instances) and every host's C(mailfleet_ips)),
-    checks types and cross-references over the whole fleet and either fails with every error, each
-    naming the inventory file, line and key at fault, or sets the facts C(mailfleet_model),
-    C(mailfleet_today) and C(mailfleet_inventory_base).
+  - Validates the whole inventory on the controller, before any host is touched, in one pass. The
+    checks live in C(plugins/module_utils/fleet.py) (C(build_model), C(check_key_files)); every
+    string that reaches a PowerMTA configuration, a DNS name or an SQL row passes the one grammar
+    (C(plugins/module_utils/grammar.py)).
+  - Reads C(mailfleet_tenants), C(mailfleet_warmup_schedules), C(mailfleet_providers),
+    C(mailfleet_mailwizz_instances), C(mailfleet_smtp_listeners), C(mailfleet_alerts),
+    C(mailfleet_dns_nameservers), C(mailfleet_dnsbl_zones), C(mailfleet_spamhaus_dqs_key),
+    C(mailfleet_today), C(mailfleet_serial), C(mailfleet_resume_after),
+    C(mailfleet_mailwizz_sending_hours) and every host's C(mailfleet_ips) and C(mailfleet_root).
+  - Secrets (SMTP passwords, MailWizz keys, the database password, the Telegram token, webhook
+    headers, the DQS key) are read literally - never templated - by C(plugins/plugin_utils/secrets.py),
+    checked and never published nor printed. Every other value is templated on its own, so a
+    templating error names its file and line.
+  - "Fails with every error, each as C(FILE:LINE: KEY: what is wrong and what is expected) - keys
+    written twice in one mapping and vars files Ansible ignores are reported alone, as everything
+    else would follow from them - or sets the facts C(mailfleet_model) (without any secret),
+    C(mailfleet_today) and C(mailfleet_inventory_base)."
   - Runs on the controller only and touches no host. Run it on C(localhost) before any other play.
 version_added: "0.1.0"
 author: mailfleet
@@ -26,8 +38,9 @@ options:
     type: str
   require_key_files:
     description:
-      - Fail when a DKIM key file the inventory names (current or retired selector) is missing or is
-        neither a PEM private key nor vault-encrypted.
+      - Fail when a DKIM key file the inventory names (current or retired selector) is missing, cannot be
+        decrypted (vault), or is not an unencrypted PEM RSA private key of at least 1024 bits (a public key,
+        a certificate, a passphrase-protected, EC or Ed25519 key, garbage).
       - Set to V(false) only where missing keys are expected, as in C(playbooks/dkim.yml), which generates them.
     type: bool
     default: true

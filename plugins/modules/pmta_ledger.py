@@ -11,30 +11,47 @@ module: pmta_ledger
 short_description: Keep a per-IP, per-provider daily ledger from PowerMTA accounting files
 description:
   - Runs on a PowerMTA host (Python standard library only). Reads the accounting CSV files
-    incrementally (the live file such as C(/var/log/pmta/acct.csv), the rotated
-    C(acct-YYYY-MM-DD-NNNN.csv) files and their C(.csv.gz) compressed forms) and adds what is new
-    to a daily ledger of counts per source IP, VirtualMTA, provider and outcome.
-  - A cursor remembers each file by identity (device and inode, plus a SHA-1 fingerprint of its
-    first 4 KiB) and the byte offset just past the last whole record read. Rotation, renames,
-    moves to another device, compression, truncation and files vanishing during the run are
-    recognised; a last line without its newline is left for the next run; no record is counted
-    twice or skipped. Compressed files are read once, then remembered as done.
+    incrementally (the live file such as C(/var/log/pmta/acct.csv), PowerMTA's rotated
+    C(acct-YYYY-MM-DD-NNNN.csv) files, what logrotate makes of them - C(acct.csv.1),
+    C(acct.csv.2.gz), C(acct.csv-20261121.gz) - compressed with gzip, bzip2 or xz) and adds what
+    is new to a daily ledger of counts per source IP, VirtualMTA, provider and outcome.
+  - Files are recognised by their content, never by their inode alone. The cursor remembers each
+    accounting stream by the SHA-1 of its beginning up to the end of its first record (header
+    line plus first record), a SHA-1 fingerprint of its first 4 KiB and the bytes already
+    counted. Any copy of a stream - renamed, moved to another directory or device, compressed,
+    copied by logrotate's C(copytruncate) - is read from where the stream was left; a file that
+    reuses the inode of a deleted one is a new stream. A file truncated in place goes on with the
+    columns it had (the writer does not write a header again); a hole of NUL bytes left by a
+    writer that does not append is skipped. Every record on disk is counted exactly once, under
+    any sequence of rotations between two runs. A last line without its line break is left for
+    the next run.
+  - Lines are records - PowerMTA never writes a line break inside a field. A malformed line (an
+    unterminated quote, NUL bytes, a stray carriage return, a wrong number of fields) is counted
+    as C(malformed) and never takes the next line with it; undecodable UTF-8 is counted as
+    C(bad_encoding) and the line still parsed.
   - Columns come from each file's header line (the C(record-fields) setting may reorder or drop
-    them). Record types counted - C(d) delivered; C(b) bounce, hard when C(bounceCat) is one of
-    O(hard_bounce_categories), else soft; C(t) and C(tq) deferred (C(tq) also as
-    C(deferred_queue)); C(f) complaint; C(rb) remote_bounce; C(rs) remote_status. C(r) records
-    are ignored. Bad lines, unknown types and bad timestamps are counted per file, never fatal.
+    them). Record types counted - C(d) delivered; C(b) and C(rb) (remote, asynchronous bounce)
+    hard_bounce when C(bounceCat) is one of O(hard_bounce_categories), else soft_bounce, C(rb)
+    also as C(async_bounce); C(t) and C(tq) deferred (C(tq) also as C(deferred_queue)); C(f)
+    complaint; C(rs) remote_status. C(r) records are ignored. Bad lines, unknown types and bad
+    timestamps are counted per file, never fatal.
+  - Each bounce, deferral and remote bounce also counts in one reply class - C(rate_limited),
+    C(reputation), C(content), C(auth), C(mailbox_unknown), C(mailbox_full), C(other) - from its
+    C(dsnStatus), C(dsnDiag) and C(bounceCat), by the per-provider table of
+    C(module_utils/replies.py) (the same rows the PowerMTA backoff rules are rendered from).
   - The source IP is C(dlvSourceIp). Records without one (C(b) records, C(tq) records logging
-    C(0.0.0.0), C(f) records whose report had no Source-IP) are attributed through their VMTA
-    (the C(vmta) column, or for C(f) records a logged C(header_X-Virtual-MTA) column) using
+    C(0.0.0.0), C(f) and C(rb) records) are attributed through their VMTA (the C(vmta) column, or
+    for C(f) and C(rb) records a logged C(header_X-Virtual-MTA) column, which PowerMTA adds with
+    C(add-x-virtual-mta-header) and logs with C(record-fields rb *,header_X-Virtual-MTA)) using
     O(vmta_ips), else counted under the IP C(-).
   - The day is the UTC date of C(timeLogged) (C(2026-11-21 13:45:02+0000), other offsets,
     C(MM/DD/YYYY HH:MM:SS+hhmm) and UNIX time are understood).
   - State lives in O(state_dir) as C(ledger.json) (the counts) and C(ledger-cursor.json) (the
     cursor plus the counters of the last run), each written atomically (temporary file in the
     same directory, fsync, rename). The cursor is written first; if the ledger write is lost in
-    a crash, the next run replays the last run's counters from the cursor. Nothing is written
-    in check mode.
+    a crash, the next run replays the last run's counters from the cursor and writes the
+    repaired ledger at once (two crashes in a row lose nothing). A cursor of the first format
+    (files by inode) is converted on the first run. Nothing is written in check mode.
 version_added: "1.0.0"
 author: mailfleet
 options:
@@ -42,13 +59,30 @@ options:
     description: Directory holding the accounting files.
     type: path
     default: /var/log/pmta
+  acct_columns:
+    description:
+      - The columns of the accounting files as configured (C(record-fields)), for a file that has
+        no header line and whose header no earlier file gave (logrotate's C(copytruncate) leaves
+        the live file without one; the ledger otherwise takes the columns the file had before,
+        or of its rotated copy). Must name C(type) and C(timeLogged).
+    type: list
+    elements: str
+    default: []
+  archive_dirs:
+    description:
+      - More directories read with the same O(patterns), for rotated files moved out of
+        O(acct_dir) - PowerMTA's C(move-to) directory, logrotate's C(olddir). A file moved there is
+        recognised by its content and not counted again.
+    type: list
+    elements: path
+    default: []
   patterns:
     description:
-      - Shell-style patterns of the file names to read in O(acct_dir).
+      - Shell-style patterns of the file names to read in O(acct_dir) (and O(archive_dirs)).
       - Add for example C(fbl*.csv) when feedback-loop records go to their own file.
     type: list
     elements: str
-    default: ["acct.csv", "acct-*.csv", "acct-*.csv.gz"]
+    default: ["acct.csv", "acct.csv.*", "acct.csv-*", "acct-*.csv", "acct-*.csv.*"]
   state_dir:
     description: Directory of the toolkit's state on the host (created when missing).
     type: path
@@ -75,7 +109,7 @@ options:
       - Providers are C(gmail), C(microsoft), C(yahoo) and C(other).
     type: dict
   hard_bounce_categories:
-    description: C(bounceCat) values that make a C(b) record a hard bounce.
+    description: C(bounceCat) values that make a C(b) or C(rb) record a hard bounce.
     type: list
     elements: str
     default: ["bad-mailbox", "inactive-mailbox", "bad-domain"]
@@ -105,10 +139,11 @@ EXAMPLES = r"""
                   | items2dict(key_name='vmta', value_name='address') }}"
   register: ledger
 
-- name: Feedback-loop records in their own file, 14 days back
+- name: Feedback-loop records in their own file, rotated files moved to an archive, 14 days back
   mailfleet.fleet.pmta_ledger:
     acct_dir: /var/log/pmta
-    patterns: ["acct*.csv", "acct*.csv.gz", "fbl*.csv"]
+    archive_dirs: [/var/log/pmta/archive]
+    patterns: ["acct*.csv", "acct*.csv.*", "fbl*.csv"]
     state_dir: /var/lib/mailfleet
     days: 14
     keep_days: 120
@@ -118,20 +153,25 @@ EXAMPLES = r"""
 RETURN = r"""
 ledger:
   description:
-    - "Counts of the days asked for, C({ip: {day: {provider: {outcome: n}}}}), summed over
-      VirtualMTAs."
-    - Every provider entry holds all outcomes - C(delivered), C(hard_bounce), C(soft_bounce),
-      C(deferred), C(complaint), C(remote_bounce), C(remote_status), C(deferred_queue) (the
-      C(tq) part of C(deferred)). Unattributed records are under the IP C(-).
+    - "Counts of the days asked for, C({ip: {day: {provider: {outcome: n, classes: {class:
+      n}}}}}), summed over VirtualMTAs."
+    - Every provider entry holds all outcomes - C(delivered), C(hard_bounce), C(soft_bounce)
+      (both including remote bounces), C(deferred), C(complaint), C(async_bounce) (the remote
+      bounces among the bounces; their messages are also in C(delivered)), C(remote_status),
+      C(deferred_queue) (the C(tq) part of C(deferred)) - and C(classes), the reply classes of
+      its bounces and deferrals - C(rate_limited), C(reputation), C(content), C(auth),
+      C(mailbox_unknown), C(mailbox_full), C(other). Unattributed records are under the IP C(-).
   returned: always
   type: dict
   sample:
     192.0.2.10:
       "2026-11-21":
         gmail: {delivered: 950, hard_bounce: 3, soft_bounce: 5, deferred: 40, complaint: 1,
-                remote_bounce: 0, remote_status: 0, deferred_queue: 2}
+                async_bounce: 1, remote_status: 0, deferred_queue: 2,
+                classes: {rate_limited: 30, reputation: 6, content: 2, auth: 0,
+                          mailbox_unknown: 3, mailbox_full: 2, other: 5}}
 ledger_by_vmta:
-  description: "Same counts per VirtualMTA, C({vmta: {day: {provider: {outcome: n}}}})."
+  description: "Same counts per VirtualMTA, C({vmta: {day: {provider: {...}}}})."
   returned: when by_vmta is true
   type: dict
 days:
@@ -155,11 +195,12 @@ files_unchanged:
   returned: always
   type: int
 records:
-  description: Records counted into the ledger this run (by outcome).
+  description: Records counted into the ledger this run (by outcome, and C(classes)).
   returned: always
   type: dict
 totals:
-  description: Totals per outcome over the whole stored ledger after this run, and C(days).
+  description: Totals per outcome (and C(classes)) over the whole stored ledger after this run,
+    and C(days).
   returned: always
   type: dict
 state_files:
@@ -206,7 +247,9 @@ def _lock(module, state_dir, exclusive):
 
 
 def _summary(tot):
-    return "".join("%s: %d\n" % (k, tot[k]) for k in ("days",) + lg.OUTCOMES)
+    lines = ["%s: %d\n" % (k, tot[k]) for k in ("days",) + lg.OUTCOMES]
+    lines += ["class %s: %d\n" % (k, tot["classes"][k]) for k in lg.CLASSES]
+    return "".join(lines)
 
 
 def _validate(module):
@@ -225,6 +268,11 @@ def _validate(module):
         if unknown:
             module.fail_json(msg="providers: unknown provider(s) %s (expected %s)"
                              % (", ".join(unknown), ", ".join(PROVIDERS)))
+    if p["acct_columns"]:
+        lowered = [c.strip().lower() for c in p["acct_columns"]]
+        if "type" not in lowered or "timelogged" not in lowered:
+            module.fail_json(msg="acct_columns must name the type and timeLogged columns (got %s)"
+                             % ",".join(p["acct_columns"]))
     bad = sorted(k for k, v in p["vmta_ips"].items() if not isinstance(v, str) or not v)
     if bad:
         module.fail_json(msg="vmta_ips: VMTA(s) %s need an IP address string" % ", ".join(bad))
@@ -243,22 +291,24 @@ def run_module(module):
                              % (state_dir, exc.strerror))
     lock_fd = _lock(module, state_dir, exclusive=not module.check_mode)
     try:
-        ledger, cursor, notes = lg.load_state(state_dir)
+        ledger, cursor, notes = lg.load_state(state_dir, repair=not module.check_mode)
         for note in notes:
             module.warn(note)
         parser = lg.RecordParser(
             classifier=ProviderClassifier(p["providers"]) if p["providers"] else None,
             hard_categories=p["hard_bounce_categories"], vmta_ips=p["vmta_ips"])
         scanner = lg.AcctScanner(p["acct_dir"], patterns=p["patterns"], parser=parser,
-                                 today=today, keep_days=p["keep_days"])
+                                 today=today, keep_days=p["keep_days"],
+                                 extra_dirs=p["archive_dirs"],
+                                 default_columns=p["acct_columns"])
         new_cursor, delta, file_stats = scanner.scan(cursor)
 
         old_days = ledger["days"]
         new_days = lg.merge_delta(_copy_days(old_days), delta)
         lg.prune(new_days, today, p["keep_days"])
-        changed = new_days != old_days or new_cursor["files"] != cursor.get("files", [])
+        changed = new_days != old_days or new_cursor != lg.cursor_state(cursor)
         if changed and not module.check_mode:
-            lg.save_state(state_dir, dict(ledger, days=new_days), new_cursor["files"], delta)
+            lg.save_state(state_dir, dict(ledger, days=new_days), new_cursor, delta)
     except lg.LedgerError as exc:
         module.fail_json(msg=str(exc))
     finally:
@@ -270,10 +320,7 @@ def run_module(module):
             module.warn("%s: %s" % (stats["path"], stats.get("note", stats["status"])))
     since = p["since"] or lg.first_kept_day(today, p["days"])
     shown = [d for d in sorted(new_days) if d >= since]
-    records = dict.fromkeys(lg.OUTCOMES, 0)
-    for counts in delta.values():
-        for name, n in zip(lg.OUTCOMES, counts):
-            records[name] += n
+    records = lg.delta_totals(delta)
     before, after = lg.totals(old_days), lg.totals(new_days)
     result = {
         "changed": changed,
@@ -297,16 +344,25 @@ def run_module(module):
 
 def _copy_days(days):
     """Deep copy of the ledger's nested dicts of ints (faster than copy.deepcopy)."""
-    return {day: {ip: {vmta: {prov: dict(counts) for prov, counts in by_prov.items()}
+    return {day: {ip: {vmta: {prov: _copy_slot(counts) for prov, counts in by_prov.items()}
                        for vmta, by_prov in by_vmta.items()}
                   for ip, by_vmta in by_ip.items()}
             for day, by_ip in days.items()}
+
+
+def _copy_slot(counts):
+    slot = dict(counts)
+    if "classes" in slot:
+        slot["classes"] = dict(slot["classes"])
+    return slot
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             acct_dir=dict(type="path", default="/var/log/pmta"),
+            archive_dirs=dict(type="list", elements="path", default=[]),
+            acct_columns=dict(type="list", elements="str", default=[]),
             patterns=dict(type="list", elements="str",
                           default=list(lg.DEFAULT_PATTERNS)),
             state_dir=dict(type="path", default="/var/lib/mailfleet"),

@@ -14,7 +14,8 @@ The database of an instance (``mailfleet_mailwizz_instances.<name>.db``) for the
 bridge is resolved here too, and the MailWizz customer of each tenant's delivery servers
 (``mailfleet_tenants.<tenant>.delivery_server.customer_id``).
 
-Secrets (API keys, the database password) are read by ONE function, :func:`read_settings`.
+Secrets (API keys, the database password) are read by ONE function, :func:`read_settings`, through
+``plugin_utils/secrets`` (literally, never templated).
 """
 from __future__ import absolute_import, division, print_function
 
@@ -28,6 +29,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_api import (
     ConfigError, check_key_isolation, connection_for_tenant)
+from ansible_collections.mailfleet.fleet.plugins.plugin_utils import secrets
 
 TENANTS_VAR = "mailfleet_tenants"
 INSTANCES_VAR = "mailfleet_mailwizz_instances"
@@ -48,10 +50,13 @@ def _plain(value):
 
 
 def read_settings(templar, task_vars):
-    """``(tenants, instances)`` as plain dicts, vault values decrypted.
+    """``(tenants, instances)`` as plain dicts, every secret read literally.
 
-    The one place MailWizz secrets are read. When ``plugin_utils/secrets.py`` (literal secret
-    values with vault decryption) is on main, this function switches to it (one line)."""
+    The one place MailWizz secrets are read: the settings are templated (secrets are literals for
+    Ansible, see ``plugin_utils/secrets.untrust_literals``), then every secret -- instance keys,
+    the database password, each tenant's own ``mailwizz_auth`` keys -- is replaced by what
+    ``plugin_utils/secrets`` reads from the raw variables (never templated, vault decrypted,
+    grammar-checked; its errors name file:line and key, never the value)."""
     out = []
     for name in (TENANTS_VAR, INSTANCES_VAR):
         value = task_vars.get(name, {})
@@ -61,7 +66,33 @@ def read_settings(templar, task_vars):
             raise ConfigError("cannot resolve %s: %s" % (name, to_native(exc)))
         if not isinstance(out[-1], dict):
             raise ConfigError("%s must be a mapping" % name)
-    return out[0], out[1]
+    tenants, instances = out
+    try:
+        for iname, inst in instances.items():
+            if not isinstance(inst, dict):
+                continue
+            found = secrets.mailwizz_secrets(task_vars, iname)
+            for key in ("api_key", "public_key", "private_key"):
+                _overlay(inst, key, found[key])
+            if isinstance(inst.get("db"), dict):
+                _overlay(inst["db"], "password", found["db_password"])
+        for tname, tenant in tenants.items():
+            if not isinstance(tenant, dict) or not isinstance(tenant.get("mailwizz_auth"), dict):
+                continue
+            if tenant.get("mailwizz") not in instances:
+                continue  # refused by validation and by connection_for_tenant
+            found = secrets.mailwizz_secrets(task_vars, tenant["mailwizz"], tname)
+            for key in ("api_key", "public_key", "private_key"):
+                _overlay(tenant["mailwizz_auth"], key, found[key])
+    except secrets.SecretError as exc:
+        raise ConfigError("; ".join(exc.messages))
+    return tenants, instances
+
+
+def _overlay(mapping, key, value):
+    """Put the literal secret in place of what templating gave (absent stays absent)."""
+    if key in mapping:
+        mapping[key] = value
 
 
 def resolve_connection(templar, task_vars, tenant):

@@ -45,6 +45,12 @@ API (stable; every function raises :class:`SecretError`, which lists every probl
     the grammar checker when ``var`` + ``path`` (a tuple of keys) names a secret, else None.
 ``read_secret(value, task_vars, key, check)``
     one raw value, read by the rules above (for a secret this module does not list yet).
+``untrust_literals(variables)``
+    used by the ``mailfleet.fleet.inventory_files`` vars plugin: the secrets of the loaded
+    inventory become literals for Ansible too (never templated by any playbook).
+``holds_secrets(var, path)``, ``follow(value, task_vars, key)``, ``is_vaulted(value)``,
+``decrypt(value, key)``, ``where(value)``
+    the pieces the validation action uses to read the rest of a variable that holds secrets.
 
 ``task_vars`` of another host: ``task_vars["hostvars"].raw_get(host)``. The values returned are
 plain ``str`` (no Ansible tags: they are never trusted as templates downstream).
@@ -62,6 +68,10 @@ try:  # ansible-core >= 2.19: values carry their origin (file, line)
     from ansible._internal._datatag._tags import Origin as _Origin
 except ImportError:  # pragma: no cover - older ansible-core
     _Origin = None
+try:
+    from ansible._internal._datatag._tags import TrustedAsTemplate as _TrustedAsTemplate
+except ImportError:  # pragma: no cover - older ansible-core: nothing is trusted by tag
+    _TrustedAsTemplate = None
 try:
     from ansible.parsing.vault import EncryptedString as _EncryptedString
 except ImportError:  # pragma: no cover - older ansible-core
@@ -145,6 +155,7 @@ def where(value):
 
 
 def _format(value, key, message):
+    key = grammar.printable(key)
     place = where(value)
     return "%s: %s: %s" % (place, key, message) if place else "variable %s: %s" % (key, message)
 
@@ -269,6 +280,39 @@ def secret_checker(var, path):
     return None
 
 
+def holds_secrets(var, path):
+    """Whether ``var`` + ``path`` (tuple of keys) is a container on the way to a secret."""
+    path = tuple(path)
+    for svar, spath, _check in SECRETS:
+        if svar == var and len(path) < len(spath) and all(
+                s == "*" or s == p for s, p in zip(spath, path)):
+            return True
+    return False
+
+
+def follow(value, task_vars, key):
+    """A raw container on the way to secrets, followed when it is a plain reference (never
+    evaluated); SecretError when it is any other expression."""
+    try:
+        return _container(value, task_vars, key)
+    except _Problem as problem:
+        raise SecretError([_format(value, key, problem.message)])
+
+
+def is_vaulted(value):
+    """Whether ``value`` is an inline vault value (``!vault``)."""
+    return _is_vaulted(value)
+
+
+def decrypt(value, key="value"):
+    """The plain text of an inline vault value; SecretError naming its file:line if it cannot be
+    decrypted."""
+    try:
+        return _decrypt(value)
+    except _Problem as problem:
+        raise SecretError([_format(value, key, problem.message)])
+
+
 def _container(value, task_vars, key, depth=0):
     """A raw container on the way to a secret: followed when it is a plain reference."""
     if depth > MAX_DEPTH:
@@ -325,6 +369,59 @@ def _only(values, messages):
     if messages:
         raise SecretError(messages)
     return values
+
+
+def _untrust(container, key, variables, depth=0):
+    """The string at ``container[key]`` becomes a literal for Ansible (never templated); a plain
+    reference stays (Ansible resolves it) and its target, within ``variables``, becomes literal."""
+    value = container[key]
+    if depth > MAX_DEPTH or not isinstance(value, str) or not _is_template(value):
+        return
+    ref = _reference(value)
+    if ref is not None:
+        name, segments = ref
+        if name not in variables:
+            return  # defined elsewhere (another group, extra vars): read literally by this module anyway
+        parent, last = variables, name
+        for seg in segments:
+            node = parent[last]
+            if isinstance(node, dict) and (seg in node or str(seg) in node):
+                parent, last = node, seg if seg in node else str(seg)
+            elif isinstance(node, list) and isinstance(seg, int) and seg < len(node):
+                parent, last = node, seg
+            else:
+                return
+        _untrust(parent, last, variables, depth + 1)
+        return
+    if _EXPRESSION.match(value):
+        return  # refused by read_secret, with its file and line
+    container[key] = _TrustedAsTemplate.untag(value)
+
+
+def untrust_literals(variables):
+    """Make the secrets of ``variables`` (the data a vars plugin loaded for one group or host)
+    literals for Ansible itself, in place: a playbook that templates ``mailfleet_tenants`` then
+    gets ``Xy{{9#k`` as written instead of a Jinja syntax error. Plain references are kept (their
+    targets become literal); whole expressions are kept (``read_secret`` refuses them)."""
+    if _TrustedAsTemplate is None or not isinstance(variables, dict):
+        return variables
+    for var, spath, _check in SECRETS:
+        if var not in variables:
+            continue
+
+        def visit(container, key, depth):
+            if depth == len(spath):
+                _untrust(container, key, variables)
+                return
+            node = container[key]
+            if not isinstance(node, dict):
+                return
+            for name in list(node) if spath[depth] == "*" else [spath[depth]]:
+                if name in node:
+                    visit(node, name, depth + 1)
+
+        visit(variables, var, 0)
+    return variables
 
 
 def smtp_passwords(task_vars):

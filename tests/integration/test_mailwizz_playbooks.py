@@ -21,7 +21,7 @@ def standin():
 
 
 def fleet(url, lists_acme=None, conn_extra=None):
-    inst = {"url": url, "api_key": KEYS["acme"], "db": {"host": "db.example.test"}}
+    inst = {"url": url, "api_key": KEYS["acme"], "db": {"host": "db.example.test", "name": "mailwizz", "user": "mailfleet"}}
     inst.update(conn_extra or {})
     return {
         "mailfleet_mailwizz_instances": {"mw1": inst},
@@ -88,7 +88,7 @@ def test_a_key_shared_by_two_tenants_is_refused(standin, tmp_path):
     extra = fleet(standin.url)
     del extra["mailfleet_tenants"]["globex"]["mailwizz_auth"]
     _, out, recap = run_playbook(tmp_path, "playbooks/mailwizz.yml", extra, expect_rc=2)
-    assert "use the same MailWizz key" in out and "acme" in out and "globex" in out
+    assert "with the same MailWizz key as tenant" in out and "acme" in out and "globex" in out
     assert KEYS["acme"] not in out
     assert standin.lists_of("acme") == [] and standin.api_calls() == 0
 

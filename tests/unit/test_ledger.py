@@ -1,6 +1,7 @@
 """Unit tests of module_utils/ledger.py against the accounting file generator (acctgen.py)."""
 import collections
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ import pytest
 import acctgen
 from ansible_collections.mailfleet.fleet.plugins.module_utils import ledger as lg
 
-PATTERNS = ["acct.csv", "acct-*.csv", "acct-*.csv.gz", "fbl*.csv"]
+PATTERNS = list(lg.DEFAULT_PATTERNS) + ["fbl*.csv"]
 
 
 def scanner(directory, hard_categories=lg.DEFAULT_HARD_BOUNCE_CATEGORIES, **kw):
@@ -92,9 +93,9 @@ def test_mixed_layouts_bad_rows_are_exact_and_counted(tmp_path):
     assert_exact(run, exp)
     assert run.stat_totals() == +exp.stats
     assert exp.stats["malformed"] and exp.stats["unknown_type"] and exp.stats["bad_timestamp"]
-    # every outcome and the unknown IP actually occur in the data
+    # every outcome, every reply class and the unknown IP actually occur in the data
     outcomes = {k[3] for k in exp.counts}
-    assert outcomes == set(lg.OUTCOMES)
+    assert outcomes == set(lg.OUTCOMES) | {"class:" + c for c in lg.CLASSES}
     assert any(k[0] == lg.UNKNOWN_IP for k in exp.counts)
     assert {k[2] for k in exp.counts} == {"gmail", "microsoft", "yahoo", "other"}
 
@@ -172,7 +173,8 @@ def test_truncation_restarts_the_file(tmp_path):
     exp += more
     run.scan()
     assert_exact(run, exp)
-    assert run.stats[0]["note"] in ("truncated", "replaced")
+    # a new stream at the same inode (its content does not continue what was read)
+    assert run.stats[0]["status"] == "read" and run.stats[0]["rows"] == 100
 
 
 def test_gzip_of_a_fully_read_file_is_not_counted_again(tmp_path):
@@ -183,8 +185,9 @@ def test_gzip_of_a_fully_read_file_is_not_counted_again(tmp_path):
     run.scan()
     _gzip_file(rotated)
     assert run.scan() == {}
-    assert run.stats[0]["status"] == "renamed"
+    assert run.stats[0]["status"] == "known"
     assert run.stats[0]["path"].endswith(".gz")
+    assert "acct-2026-11-20-0001.csv" in run.stats[0]["note"]
     assert run.scan() == {}
     assert_exact(run, exp)
 
@@ -214,7 +217,7 @@ def test_new_gzip_file_read_once_and_copy_in_progress_skipped(tmp_path):
     with open(plain, "rb") as src, gzip.open(plain + ".gz", "wb") as dst:
         shutil.copyfileobj(src, dst)
     assert run.scan() == {}
-    assert [s["status"] for s in run.stats if s["status"] != "unchanged"] == ["skipped"]
+    assert [s["status"] for s in run.stats if s["status"] != "unchanged"] == ["known"]
     os.unlink(plain)                             # gzip done
     assert run.scan() == {}
     assert_exact(run, exp)
@@ -312,6 +315,52 @@ def test_file_removed_while_being_read_is_read_to_the_end(tmp_path):
     assert_exact(run, exp)
 
 
+def test_file_truncated_and_rewritten_while_being_read(tmp_path):
+    """copytruncate while the ledger reads: what was read is dropped, the next run is exact."""
+    gen = acctgen.AcctGen(seed=18)
+    live = str(tmp_path / "acct.csv")
+    exp_old = gen.write(live, 2000)
+    state = {"done": False}
+    new_text, exp_new = gen.lines(3000)
+
+    class Truncating:
+        def __init__(self, path, mode):
+            self.fh = open(path, mode)
+            self.path = path
+
+        def read(self, n=-1):
+            data = self.fh.read(n)
+            if not state["done"] and self.fh.tell() > 8192:
+                state["done"] = True
+                with open(self.path, "r+b") as w:      # logrotate truncates, PowerMTA goes on
+                    w.truncate(0)
+                    w.write(new_text.encode())
+            return data
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    run = Run(tmp_path, opener=Truncating)
+    old = lg.CHUNK_SIZE
+    try:
+        lg.CHUNK_SIZE = 4096
+        run.scan()
+    finally:
+        lg.CHUNK_SIZE = old
+    assert state["done"] and run.stats[0]["status"] == "error"
+    assert "changed while it was read" in run.stats[0]["note"] and run.counts() == {}
+    run.kw.pop("opener")
+    run.scan()
+    assert_exact(run, exp_new)          # the old content is gone from disk: never counted
+    assert exp_old.counts
+
+
 def test_rotated_to_another_device_or_name_claims_the_entry(tmp_path):
     gen = acctgen.AcctGen(seed=16)
     rotated = str(tmp_path / "acct-2026-11-20-0001.csv")
@@ -324,7 +373,7 @@ def test_rotated_to_another_device_or_name_claims_the_entry(tmp_path):
     os.unlink(rotated)
     run.scan()
     assert run.stats[0]["rows"] == 50
-    assert run.stats[0]["note"].startswith("renamed from")
+    assert run.stats[0]["note"] == "same content as %s" % rotated
     assert_exact(run, exp)
 
 
@@ -333,11 +382,22 @@ def _row(columns, **values):
     return ",".join(values.get(c, "") for c in columns)
 
 
-def test_quoted_newline_across_chunks_and_mid_file_header(tmp_path):
+GOOD_COLS = ["type", "timeLogged", "rcpt", "dlvSourceIp", "dsnDiag"]
+
+
+def _good(i):
+    return "d,2026-11-21 10:00:00+0000,u%d@gmail.com,192.0.2.10,smtp;250 ok" % i
+
+
+def _delivered(run):
+    return run.counts()[("192.0.2.10", "2026-11-21", "gmail", "delivered")]
+
+
+def test_mid_file_header_and_lines_across_chunks(tmp_path):
     cols = acctgen.DEFAULT_COLUMNS
     lines = [",".join(cols)]
     for i in range(200):
-        diag = '"smtp;550 line one\r\nline two, ""quoted"""' if i % 7 == 0 else "smtp;250 ok"
+        diag = '"smtp;550 5.1.1 ""quoted"", with a comma"' if i % 7 == 0 else "smtp;250 ok"
         lines.append(_row(cols, type="d", timeLogged="2026-11-21 10:00:%02d+0000" % (i % 60),
                           rcpt="u%d@gmail.com" % i, dsnDiag=diag, dlvSourceIp="192.0.2.10",
                           vmta="vmta-a"))
@@ -355,26 +415,105 @@ def test_quoted_newline_across_chunks_and_mid_file_header(tmp_path):
     got = run.counts()
     assert got == collections.Counter({
         ("192.0.2.10", "2026-11-21", "gmail", "delivered"): 200,
-        ("198.51.100.20", "2026-11-21", "yahoo", "soft_bounce"): 1})
-    assert run.stats[0]["malformed"] == 0
+        ("198.51.100.20", "2026-11-21", "yahoo", "soft_bounce"): 1,
+        ("198.51.100.20", "2026-11-21", "yahoo", "class:other"): 1})
+    assert run.stats[0]["malformed"] == 0 and run.stats[0]["rows"] == 201
 
 
-def test_open_quote_waits_then_stray_quote_in_quiet_file_is_contained(tmp_path):
-    cols = ["type", "timeLogged", "rcpt", "dlvSourceIp", "dsnDiag"]
-    good = "d,2026-11-21 10:00:00+0000,a@gmail.com,192.0.2.10,ok"
-    stray = 'd,2026-11-21 10:00:00+0000,b@gmail.com,192.0.2.10,"unterminated'
-    text = "\n".join([",".join(cols), good, stray, good, good]) + "\n"
+# --- malformed lines: each one is one malformed row, never more, never merged ----------------
+@pytest.mark.parametrize("bad,n_bad", [
+    # two unterminated quotes in consecutive lines: a quote-aware reader pairs them up
+    (['d,2026-11-21 10:00:00+0000,a@gmail.com,192.0.2.10,"unterminated one',
+      'd,2026-11-21 10:00:00+0000,b@gmail.com,192.0.2.10,"unterminated two'], 2),
+    # three in a row, and one that would swallow a good line
+    (['d,2026-11-21 10:00:00+0000,a@gmail.com,192.0.2.10,"one'] * 3, 3),
+    (['d,"2026-11-21 10:00:00+0000,a@gmail.com,192.0.2.10,open'], 1),
+    # a quoted line break (PowerMTA never writes one): both halves are malformed
+    (['d,2026-11-21 10:00:00+0000,a@gmail.com,192.0.2.10,"smtp;550 line one',
+      'line two"'], 2),
+    # a stray carriage return inside a line
+    (["d,2026-11-21 10:00:00+0000,a@gmail.com,192.0.2.10,smtp;250\rok"], 1),
+    # NUL bytes inside a line: the NUL run ends the line, both parts are malformed
+    (["d,2026-11-21 10:00:00+0000,a@gmail.com,\x00\x00\x00192.0.2.10,ok"], 2),
+    # a line of NULs only (zeroed blocks) is no row at all
+    (["\x00" * 300], 0),
+    # wrong number of fields, a field over the csv module's limit
+    (["d,2026-11-21 10:00:00+0000,a@gmail.com"], 1),
+    (["d,2026-11-21 10:00:00+0000,a@gmail.com,192.0.2.10," + "x" * 200000], 1),
+    (['d,2026-11-21 10:00:00+0000,a@gmail.com,192.0.2.10,"' + "x" * 200000], 1),
+])
+@pytest.mark.parametrize("chunk", [97, 4 * 1024 * 1024])
+def test_malformed_lines_never_swallow_the_next_one(tmp_path, bad, n_bad, chunk):
+    lines = [",".join(GOOD_COLS), _good(0)]
+    for i, line in enumerate(bad):
+        lines += [line, _good(i + 1)]
+    text = "\r\n".join(lines) + "\r\n"
+    (tmp_path / "acct.csv").write_bytes(text.encode())
+    old = lg.CHUNK_SIZE
+    try:
+        lg.CHUNK_SIZE = chunk
+        run = Run(tmp_path)
+        run.scan()
+    finally:
+        lg.CHUNK_SIZE = old
+    assert _delivered(run) == len(bad) + 1          # every good line counts, none is lost
+    assert run.stats[0]["malformed"] == n_bad
+    assert run.stats[0]["rows"] == len(bad) + 1 + n_bad
+    assert run.stats[0]["end_offset"] == len(text.encode())
+    assert run.scan() == {}
+
+
+def test_leading_nul_hole_is_skipped(tmp_path):
+    """A writer that does not append, after copytruncate: NULs up to its old offset."""
+    text = "\r\n".join([",".join(GOOD_COLS), _good(0), _good(1)]) + "\r\n"
+    (tmp_path / "acct.csv").write_bytes(b"\x00" * 70000 + text.encode())
+    run = Run(tmp_path)
+    run.scan()
+    assert _delivered(run) == 2 and run.stats[0]["malformed"] == 0
+
+
+def test_invalid_utf8_is_counted_and_the_record_kept(tmp_path):
+    lines = [",".join(GOOD_COLS).encode(), _good(0).encode(),
+             b"d,2026-11-21 10:00:00+0000,u1@gmail.com,192.0.2.10,smtp;550 caf\xe9 \xff\xfe",
+             b"d,2026-11-21 10:00:00+0000,u2@gm\xe1il.com,192.0.2.10,ok", _good(3).encode()]
+    (tmp_path / "acct.csv").write_bytes(b"\r\n".join(lines) + b"\r\n")
+    run = Run(tmp_path)
+    run.scan()
+    assert run.stats[0]["bad_encoding"] == 2 and run.stats[0]["malformed"] == 0
+    assert _delivered(run) == 3
+    assert run.counts()[("192.0.2.10", "2026-11-21", "other", "delivered")] == 1
+
+
+def test_partial_last_line_being_written(tmp_path):
+    """The writer adds a record in pieces between runs: counted once, when complete."""
+    header = ",".join(GOOD_COLS) + "\r\n"
+    record = _good(7) + "\r\n"
     path = tmp_path / "acct.csv"
-    path.write_bytes(text.encode())
-    now = os.stat(str(path)).st_mtime
-    run = Run(tmp_path, clock=lambda: now)       # just written: maybe a record in progress
+    path.write_bytes((header + _good(0) + "\r\n").encode())
+    run = Run(tmp_path)
     run.scan()
-    assert run.stats[0]["counted"] == 1 and run.stats[0]["pending_bytes"] > 0
-    run.kw["clock"] = lambda: now + lg.QUIET_SECONDS + 1
+    assert _delivered(run) == 1
+    data = record.encode()
+    for cut in (1, 10, 30, len(data) - 2, len(data) - 1, len(data)):   # ...\r then \n
+        with open(str(path), "ab") as fh:
+            fh.write(data[:cut] if cut == 1 else data[prev:cut])
+        prev = cut
+        run.scan()
+        if cut < len(data):
+            assert _delivered(run) == 1
+            assert run.stats[0].get("pending_bytes") in (None, cut) or cut == 1
+    assert _delivered(run) == 2
+    assert run.stat_totals()["malformed"] == 0
+    assert run.scan() == {}
+
+
+def test_partial_last_line_of_a_compressed_file_is_malformed(tmp_path):
+    text = "\r\n".join([",".join(GOOD_COLS), _good(0), _good(1)])   # no final line break
+    with gzip.open(str(tmp_path / "acct-2026-11-21-0000.csv.gz"), "wb") as fh:
+        fh.write(text.encode())
+    run = Run(tmp_path)
     run.scan()
-    # the stray line is parsed alone (its open field swallows nothing); the two after it count
-    assert run.counts()[("192.0.2.10", "2026-11-21", "gmail", "delivered")] == 4
-    assert run.stats[0]["rows"] == 3 and "pending_bytes" not in run.stats[0]
+    assert _delivered(run) == 1 and run.stats[0]["malformed"] == 1
     assert run.scan() == {}
 
 
@@ -382,15 +521,60 @@ def test_hard_bounce_categories_are_configurable(tmp_path):
     cols = ["type", "timeLogged", "rcpt", "bounceCat", "vmta"]
     rows = ["b,2026-11-21 10:00:00+0000,a@gmail.com,%s,vmta-a" % c
             for c in ("bad-mailbox", "quota-issues", "BAD-DOMAIN", "policy-related")]
+    rows.append("rb,2026-11-21 10:00:00+0000,a@gmail.com,bad-mailbox,")
     (tmp_path / "acct.csv").write_bytes(("\n".join([",".join(cols)] + rows) + "\n").encode())
     run = Run(tmp_path)
     run.scan()
+    ip = "192.0.2.10"
     assert run.counts() == collections.Counter({
-        ("192.0.2.10", "2026-11-21", "gmail", "hard_bounce"): 2,
-        ("192.0.2.10", "2026-11-21", "gmail", "soft_bounce"): 2})
+        (ip, "2026-11-21", "gmail", "hard_bounce"): 2,
+        (ip, "2026-11-21", "gmail", "soft_bounce"): 2,
+        # without a reply, the class comes from bounceCat
+        (ip, "2026-11-21", "gmail", "class:mailbox_unknown"): 2,
+        (ip, "2026-11-21", "gmail", "class:mailbox_full"): 1,
+        (ip, "2026-11-21", "gmail", "class:reputation"): 1,
+        # a remote bounce without a VMTA: under "-", hard, counted in async_bounce too
+        ("-", "2026-11-21", "gmail", "hard_bounce"): 1,
+        ("-", "2026-11-21", "gmail", "async_bounce"): 1,
+        ("-", "2026-11-21", "gmail", "class:mailbox_unknown"): 1})
     run2 = Run(tmp_path, hard_categories=["quota-issues"])
     run2.scan()
-    assert run2.counts()[("192.0.2.10", "2026-11-21", "gmail", "hard_bounce")] == 1
+    assert run2.counts()[(ip, "2026-11-21", "gmail", "hard_bounce")] == 1
+
+
+def test_remote_bounces_count_as_bounces_of_their_ip(tmp_path):
+    """rb records: hard or soft by bounceCat, attributed through header_X-Virtual-MTA."""
+    cols = ["type", "timeLogged", "rcpt", "dsnStatus", "dsnDiag", "dsnMta", "bounceCat",
+            "header_X-Virtual-MTA"]
+    mx = "gmail-smtp-in.l.google.com (192.0.2.201)"
+    recs = [
+        ("rb", "5.1.1", "smtp;550-5.1.1 The email account that you tried to reach does not exist",
+         "bad-mailbox", "vmta-a"),
+        ("rb", "5.2.2", "smtp;552-5.2.2 The recipient's inbox is out of storage space and "
+         "inactive", "quota-issues", "vmta-a"),
+        ("rb", "5.7.1", "smtp;550-5.7.1 This message is likely unsolicited email", "spam-related",
+         "vmta-b"),
+        ("rb", "5.7.26", "smtp;550-5.7.26 Unauthenticated email from example.com is not "
+         "accepted due to domain's DMARC policy", "policy-related", "vmta-z"),
+        ("rs", "2.0.0", "smtp;250 2.0.0 OK", "", "vmta-a"),
+    ]
+    lines = [",".join(cols)] + [
+        ",".join([t, "2026-11-21 10:00:00+0000", "u@corp-g.example", st, '"%s"' % d, mx, c, v])
+        for t, st, d, c, v in recs]
+    (tmp_path / "acct.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    run = Run(tmp_path)
+    run.scan()
+    day = "2026-11-21"
+    a, b = "192.0.2.10", "198.51.100.20"
+    assert run.counts() == collections.Counter({
+        (a, day, "gmail", "hard_bounce"): 1, (a, day, "gmail", "soft_bounce"): 1,
+        (a, day, "gmail", "async_bounce"): 2,
+        (a, day, "gmail", "class:mailbox_unknown"): 1, (a, day, "gmail", "class:mailbox_full"): 1,
+        (b, day, "gmail", "soft_bounce"): 1, (b, day, "gmail", "async_bounce"): 1,
+        (b, day, "gmail", "class:content"): 1,
+        ("-", day, "gmail", "soft_bounce"): 1, ("-", day, "gmail", "async_bounce"): 1,
+        ("-", day, "gmail", "class:auth"): 1,
+        ("-", day, "gmail", "remote_status"): 1})
 
 
 def test_bad_header_is_reported_not_fatal(tmp_path):
@@ -406,38 +590,87 @@ def test_missing_directory_names_it(tmp_path):
 
 
 # --- ledger, state files ---------------------------------------------------------------------
+def _counts(**named):
+    counts = [0] * lg.WIDTH
+    for name, n in named.items():
+        if name in lg.CLASS_INDEX:
+            counts[lg.CLASS_INDEX[name]] = n
+        else:
+            counts[lg.OUTCOMES.index(name)] = n
+    return counts
+
+
 def test_prune_compact_totals():
-    delta = {("2026-08-01", "192.0.2.10", "vmta-a", "gmail"): [1, 0, 0, 0, 0, 0, 0, 0],
-             ("2026-11-21", "192.0.2.10", "vmta-a", "gmail"): [5, 1, 0, 2, 0, 0, 0, 0],
-             ("2026-11-21", "192.0.2.10", "vmta-x", "gmail"): [1, 0, 0, 0, 1, 0, 0, 0]}
+    delta = {("2026-08-01", "192.0.2.10", "vmta-a", "gmail"): _counts(delivered=1),
+             ("2026-11-21", "192.0.2.10", "vmta-a", "gmail"): _counts(
+                 delivered=5, hard_bounce=1, deferred=2, mailbox_unknown=1, rate_limited=2),
+             ("2026-11-21", "192.0.2.10", "vmta-x", "gmail"): _counts(delivered=1, complaint=1)}
     days = lg.merge_delta({}, delta)
     lg.prune(days, "2026-11-21", 90)
     assert sorted(days) == ["2026-11-21"]
     out = lg.compact(days)
+    classes = dict(dict.fromkeys(lg.CLASSES, 0), mailbox_unknown=1, rate_limited=2)
     assert out == {"192.0.2.10": {"2026-11-21": {"gmail": dict(
-        dict.fromkeys(lg.OUTCOMES, 0), delivered=6, hard_bounce=1, deferred=2, complaint=1)}}}
-    assert lg.totals(days)["delivered"] == 6
+        dict.fromkeys(lg.OUTCOMES, 0), delivered=6, hard_bounce=1, deferred=2, complaint=1,
+        classes=classes)}}}
+    tot = lg.totals(days)
+    assert tot["delivered"] == 6 and tot["classes"]["rate_limited"] == 2 and tot["days"] == 1
     assert set(lg.by_vmta(days)) == {"vmta-a", "vmta-x"}
+    assert lg.by_vmta(days)["vmta-a"]["2026-11-21"]["gmail"]["classes"]["mailbox_unknown"] == 1
+    # the stored slot keeps only non-zero counters
+    assert days["2026-11-21"]["192.0.2.10"]["vmta-x"]["gmail"] == {"delivered": 1, "complaint": 1}
 
 
 def test_state_roundtrip_and_crash_replay(tmp_path):
     state = str(tmp_path)
     ledger, cursor, notes = lg.load_state(state)
-    assert ledger["days"] == {} and cursor["files"] == [] and notes == []
-    delta1 = {("2026-11-21", "192.0.2.10", "vmta-a", "gmail"): [3, 0, 0, 0, 0, 0, 0, 0]}
+    assert ledger["days"] == {} and cursor["streams"] == [] and notes == []
+    delta1 = {("2026-11-21", "192.0.2.10", "vmta-a", "gmail"): _counts(delivered=3, other=1)}
     ledger = dict(ledger, days=lg.merge_delta({}, delta1))
-    lg.save_state(state, ledger, [{"path": "x"}], delta1)
+    state1 = {"streams": [{"id": 1, "key": "k"}], "columns": [], "zdone": [], "next_id": 2}
+    lg.save_state(state, ledger, state1, delta1)
     ledger, cursor, notes = lg.load_state(state)
-    assert ledger["generation"] == 1 and cursor["files"] == [{"path": "x"}] and not notes
+    assert ledger["generation"] == 1 and lg.cursor_state(cursor) == state1 and not notes
     # a crash after the cursor write, before the ledger write
-    delta2 = {("2026-11-21", "192.0.2.10", "vmta-a", "gmail"): [4, 0, 0, 0, 0, 0, 0, 0]}
-    lg.atomic_write_json(os.path.join(state, lg.CURSOR_FILE), {
-        "version": 1, "generation": 2, "files": [{"path": "y"}],
-        "delta": lg.delta_to_json(delta2)})
+    delta2 = {("2026-11-21", "192.0.2.10", "vmta-a", "gmail"): _counts(delivered=4, other=2)}
+    lg.atomic_write_json(os.path.join(state, lg.CURSOR_FILE), dict(
+        state1, version=lg.CURSOR_VERSION, generation=2, delta=lg.delta_to_json(delta2)))
     ledger, cursor, notes = lg.load_state(state)
-    assert ledger["days"]["2026-11-21"]["192.0.2.10"]["vmta-a"]["gmail"]["delivered"] == 7
+    slot = ledger["days"]["2026-11-21"]["192.0.2.10"]["vmta-a"]["gmail"]
+    assert slot["delivered"] == 7 and slot["classes"] == {"other": 3}
     assert ledger["generation"] == 2 and notes
     assert sorted(os.listdir(state)) == [lg.CURSOR_FILE, lg.LEDGER_FILE]   # no temp files left
+
+
+def test_first_version_cursor_is_converted_without_reading_again(tmp_path):
+    """A cursor written by the first version (files by inode) goes on where it was."""
+    acct = tmp_path / "acct"
+    acct.mkdir()
+    gen = acctgen.AcctGen(seed=41)
+    live = acct / "acct.csv"
+    exp = gen.write(str(live), 300)
+    data = live.read_bytes()
+    st = os.stat(str(live))
+    v1 = {"version": 1, "generation": 3, "delta": [], "files": [{
+        "path": str(live), "dev": st.st_dev, "ino": st.st_ino, "gzip": False, "done": False,
+        "fp": hashlib.sha1(data[:lg.FP_LEN]).hexdigest(), "fp_len": min(len(data), lg.FP_LEN),
+        "offset": len(data), "columns": list(acctgen.DEFAULT_COLUMNS)}]}
+    state = tmp_path / "state"
+    state.mkdir()
+    lg.atomic_write_json(str(state / lg.CURSOR_FILE), v1)
+    lg.atomic_write_json(str(state / lg.LEDGER_FILE), {"version": 1, "generation": 3,
+                                                       "days": {}})
+    ledger, cursor, notes = lg.load_state(str(state))
+    assert any("first format" in n for n in notes)
+    more = gen.write(str(live), 50, mode="a", header=False)
+    _gzip_file(str(live))                       # and compressed since: found by content
+    new_cursor, delta, _stats = scanner(acct).scan(cursor)
+    got = acctgen.flatten_compact(lg.compact(lg.merge_delta({}, delta)))
+    assert got == more.counts
+    assert exp.counts                            # (the first 300 were counted by version 1)
+    assert new_cursor["streams"][0]["key"]       # the stream got its key
+    _c, delta, _s = scanner(acct).scan(new_cursor)
+    assert delta == {}
 
 
 def test_corrupt_state_file_names_it(tmp_path):
@@ -450,17 +683,20 @@ def test_corrupt_state_file_names_it(tmp_path):
 @pytest.mark.slow
 def test_one_million_rows_exact(tmp_path):
     """1,000,000 rows in five rotated files. To keep the test short, 200,000 distinct rows are
-    generated once and written to five files (distinct files: each must be counted)."""
+    generated once and written to five files, each after its own first records (files are told
+    apart by their content: five byte-identical files would be five copies of one file)."""
     gen = acctgen.AcctGen(seed=17, step_seconds=0.3, bad_rate=0.001)
     text, block = gen.lines(200000)
-    data = text.encode()
+    body = text.encode().split(b"\n", 1)[1]           # without the header line
     exp = acctgen.Expected()
     for i in range(5):
-        (tmp_path / ("acct-2026-11-2%d-0000.csv" % i)).write_bytes(data)
+        head, first = gen.lines(5)
+        (tmp_path / ("acct-2026-11-2%d-0000.csv" % i)).write_bytes(head.encode() + body)
+        exp += first
         exp += block
     run = Run(tmp_path)
     run.scan()
-    assert run.stat_totals()["rows"] == 1000000
+    assert run.stat_totals()["rows"] == 1000025
     assert_exact(run, exp)
     assert run.stat_totals() == +exp.stats
     assert run.scan() == {}

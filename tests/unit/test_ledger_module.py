@@ -125,7 +125,8 @@ def test_playbook_failure_names_the_directory(tmp_path):
 
 
 @pytest.mark.parametrize("bad,word", [({"since": "21/11/2026"}, "since"),
-                                       ({"keep_days": 0}, "keep_days")])
+                                       ({"keep_days": 0}, "keep_days"),
+                                       ({"acct_columns": ["rcpt", "type"]}, "acct_columns")])
 def test_module_main_rejects_bad_options(tmp_path, bad, word, capsys):
     """The module's main() with injected arguments (no playbook)."""
     from ansible.module_utils.testing import patch_module_args
@@ -137,3 +138,42 @@ def test_module_main_rejects_bad_options(tmp_path, bad, word, capsys):
             pmta_ledger.main()
     result = json.loads(capsys.readouterr().out)
     assert result["failed"] and word in result["msg"]
+
+
+def _main(args, capsys):
+    from ansible.module_utils.testing import patch_module_args
+    from ansible_collections.mailfleet.fleet.plugins.modules import pmta_ledger
+
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            pmta_ledger.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_module_main_reads_archive_dirs_and_headerless_files(tmp_path, capsys):
+    """A rotated file moved to an archive directory (PowerMTA move-to) is recognised by content;
+    a file left without its header (copytruncate) is read with acct_columns; classes are
+    returned."""
+    acct, archive, state = tmp_path / "pmta", tmp_path / "archive", tmp_path / "state"
+    acct.mkdir()
+    archive.mkdir()
+    start = datetime.datetime.utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    gen = acctgen.AcctGen(seed=31, start=start, step_seconds=5)
+    exp = gen.write(str(acct / "acct-2026-01-01-0001.csv"), 400)
+    args = dict(acct_dir=str(acct), state_dir=str(state), archive_dirs=[str(archive)],
+                acct_columns=list(acctgen.DEFAULT_COLUMNS), vmta_ips=acctgen.VMTA_IPS, days=3)
+    res = _main(args, capsys)
+    assert res["changed"] and acctgen.flatten_compact(res["ledger"]) == exp.counts
+    assert any(slot.get("classes", {}).get("rate_limited") for days in res["ledger"].values()
+               for provs in days.values() for slot in provs.values())
+    os.rename(str(acct / "acct-2026-01-01-0001.csv"),
+              str(archive / "acct-2026-01-01-0001.csv"))        # moved: nothing new
+    text, more = gen.lines(50, header=False)                     # no header line
+    (acct / "acct.csv").write_bytes(text.encode())
+    exp += more
+    res = _main(args, capsys)
+    assert acctgen.flatten_compact(res["ledger"]) == exp.counts
+    statuses = {os.path.basename(f["path"]): f["status"] for f in res["files"]}
+    assert statuses == {"acct-2026-01-01-0001.csv": "known", "acct.csv": "read"}
+    res = _main(args, capsys)
+    assert res["changed"] is False

@@ -133,3 +133,24 @@ def test_secret_checker_names_exactly_the_secret_keys():
     assert secrets.secret_checker("mailfleet_mailwizz_instances", ("main", "db", "user")) is None
     assert secrets.secret_checker("mailfleet_alerts", ("webhook", "headers", "X-Token")) is not None
     assert secrets.secret_checker("mailfleet_spamhaus_dqs_key", ()) is not None
+
+
+def test_untrust_literals_makes_secrets_literal_for_ansible_and_keeps_references():
+    from ansible.template import is_trusted_as_template, trust_as_template
+    t = trust_as_template
+    variables = {
+        "mailfleet_tenants": {"alpha": {"smtp_password": t("Xy{{9#k"), "pool": t("{{ pool_name }}")},
+                              "beta": {"smtp_password": t("{{ vault_pw['beta'] }}")},
+                              "gamma": {"smtp_password": t("{{ lookup('env', 'X') }}")}},
+        "vault_pw": {"beta": t("a{{b%c")},
+        "mailfleet_alerts": {"webhook": {"headers": {"Authorization": t("Bearer {{x")}}},
+    }
+    secrets.untrust_literals(variables)
+    tenants = variables["mailfleet_tenants"]
+    assert not is_trusted_as_template(tenants["alpha"]["smtp_password"])
+    assert tenants["alpha"]["smtp_password"] == "Xy{{9#k"
+    assert is_trusted_as_template(tenants["alpha"]["pool"])  # not a secret: Ansible templates it
+    assert is_trusted_as_template(tenants["beta"]["smtp_password"])  # a reference: Ansible resolves it...
+    assert not is_trusted_as_template(variables["vault_pw"]["beta"])  # ...to a literal
+    assert is_trusted_as_template(tenants["gamma"]["smtp_password"])  # an expression: refused by read_secret
+    assert not is_trusted_as_template(variables["mailfleet_alerts"]["webhook"]["headers"]["Authorization"])
