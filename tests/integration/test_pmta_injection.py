@@ -71,7 +71,6 @@ def test_role_variables_mailfleet_root_and_host_name(tmp_path):
                          "pmta_config_domain_defaults.retry-after"),
         "inj-listener": ("pmta_config_smtp_listeners", [relay("127.0.0.1:2525", "\u2028")],
                          "pmta_config_smtp_listeners[0]"),
-        "inj-root": ("mailfleet_root", relay(os.path.join(root, "inj-root")), "mailfleet_root"),
         "inj-relay": ("pmta_config_relay_sources", ["0/0"], "pmta_config_relay_sources[0]"),
         "inj-access": ("pmta_config_http_access", [{"source": "127.0.0.1", "level": "admin\nhttp-access 0/0 admin"}],
                        "pmta_config_http_access[0].level"),
@@ -104,9 +103,19 @@ def test_role_variables_mailfleet_root_and_host_name(tmp_path):
     assert "Nothing was sent to the host." in run.stdout
     assert_untouched(root, before, hosts, counts, run.stdout)
 
-    # A host whose inventory name breaks out of the "# Host ..." comment: refused, nothing created.
     for host in cases:
         os.unlink(os.path.join(inv_dir, "host_vars", "%s.yml" % host))
+
+    # mailfleet_root, the prefix of every path on a host (validation refuses it first, since it
+    # checks mailfleet_root too; the renderer would otherwise).
+    write(inv_dir, "host_vars/inj-postmaster.yml", {"mailfleet_root": relay(os.path.join(root, "inj-postmaster"))})
+    run = deploy(inv, tmp_path)
+    assert run.returncode != 0
+    assert re.search(r"mailfleet_root: contains U\+000A \(LINE FEED\)", run.stdout), run.stdout
+    assert_untouched(root, before, hosts, counts, run.stdout)
+    os.unlink(os.path.join(inv_dir, "host_vars", "inj-postmaster.yml"))
+
+    # A host whose inventory name breaks out of the "# Host ..." comment: refused, nothing created.
     evil = relay("pmta-9") + "\n#"
     hosts_yml(inv_dir, [(host, None) for host in sorted(cases)] + [
         (evil, {"mailfleet_root": os.path.join(root, "pmta-9")})])
