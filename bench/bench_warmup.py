@@ -18,7 +18,8 @@ if os.path.join(ROOT, "collections") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "collections"))
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import normalize_schedule  # noqa: E402
-from ansible_collections.mailfleet.fleet.plugins.module_utils.states import dump_states, load_states  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.states import (  # noqa: E402
+    dump_states, load_states, observe_fleet, read_state_file)
 from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_fleet  # noqa: E402
 
 TODAY = datetime.date(2024, 6, 1)
@@ -65,6 +66,23 @@ def build(n_ips, seed=7):
     return model, states, ledgers, health
 
 
+def observed_by_host(model, states, ledgers):
+    """What the fleet_state role would publish for each host (``model`` gets its ``hosts``)."""
+    hosts = {}
+    for addr, ip in sorted(model["ips"].items()):
+        hosts.setdefault(ip["host"], {"ips": []})["ips"].append(ip)
+    model["hosts"] = hosts
+    out = {}
+    for host, hinfo in hosts.items():
+        addrs = [ip["address"] for ip in hinfo["ips"]]
+        read = read_state_file(dump_states({a: states[a] for a in addrs}))
+        out[host] = {"warmup": read["states"], "warmup_file": {"path": "warmup-state.json", "problems": read["problems"],
+                                                               "refused": read["refused"]},
+                     "health": {}, "health_file": {"path": "health-state.json", "problems": [], "refused": {}},
+                     "ledger": {a: ledgers[a] for a in addrs}, "ledger_read": True}
+    return out
+
+
 def iterate_ledgers(ledgers):
     total = 0
     for led in ledgers.values():
@@ -107,6 +125,12 @@ def run(quick=False):
                  "value": round(t_dump + t_load, 4), "ratio": round((t_dump + t_load) / t_plan, 2)})
     rows.append({"benchmark": "warmup", "case": case, "metric": "state file size (bytes)", "value": len(text),
                  "ratio": None})
+    # the integrity check of every state read back from the hosts (the run's extra cost)
+    observed = observed_by_host(model, new_states, ledgers)
+    t_check, seen = timed(observe_fleet, model, observed, TODAY, repeat=repeat)
+    assert not seen["findings"], seen["findings"][:3]  # the planner's own states: no false alarm
+    rows.append({"benchmark": "warmup", "case": case, "metric": "integrity check, every state (s)",
+                 "value": round(t_check, 4), "ratio": round(t_check / t_plan, 2)})
     m2, s2, l2, h2 = build(small)
     t_small, _ = timed(plan_fleet, m2, s2, l2, h2, TODAY, repeat=repeat)
     per_big, per_small = t_plan / big, t_small / small

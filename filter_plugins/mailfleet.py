@@ -7,7 +7,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import health, pmta_render, warmup
+from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity, health, pmta_render
 
 
 def mailfleet_dkim_keys(model, host, dkim_dir, base):
@@ -22,20 +22,22 @@ def mailfleet_dkim_keys(model, host, dkim_dir, base):
 def mailfleet_caps_table(model, caps):
     """A per-tenant table (one string): host, IP, VMTA, pool, stage, today's cap, why."""
     rows = []
-    capacity = warmup.pool_capacity(model, caps)
+    pool = capacity.pool_capacity(model, caps)
     line = "  %-8s %-16s %-26s %-16s %5s %8s  %s"
     for tenant in sorted(model["tenants"]):
         ips = sorted((ip for ip in model["ips"].values() if ip["tenant"] == tenant),
                      key=lambda ip: (ip["host"], ip["vmta"]))
         rows.append("tenant %s  pool %s  capacity today %d/day" % (
-            tenant, model["tenants"][tenant]["pool"], capacity.get(tenant, 0)))
+            tenant, model["tenants"][tenant]["pool"], pool.get(tenant, 0)))
         rows.append(line % ("host", "ip", "vmta", "pool", "stage", "cap/day", "why"))
         for ip in ips:
             cap = caps.get(ip["address"], {})
             stage = cap.get("stage")
+            shown = ("unreachable" if cap.get("unreachable") else "standby" if cap.get("standby")
+                     else capacity.effective_daily(cap))
             rows.append(line % (
-                ip["host"], ip["address"], ip["vmta"], ip["pool"], "warm" if stage is None else stage,
-                "standby" if cap.get("standby") else cap.get("daily", 0), cap.get("reason", "")))
+                ip["host"], ip["address"], ip["vmta"], ip["pool"], "-" if cap.get("unreachable") else
+                "warm" if stage is None else stage, shown, cap.get("reason", "")))
     return "\n".join(rows) + "\n"
 
 
@@ -73,12 +75,8 @@ def mailfleet_auth_targets(model, base):
 
 
 def mailfleet_sent_on(model, ledgers, day):
-    """{tenant: messages that reached a final outcome on ``day``} from the merged ledger."""
-    sent = {name: 0 for name in model["tenants"]}
-    for address, ip in model["ips"].items():
-        for counters in ((ledgers.get(address) or {}).get(day) or {}).values():
-            sent[ip["tenant"]] += sum(int(counters.get(k, 0)) for k in ("delivered", "hard_bounce", "soft_bounce"))
-    return sent
+    """{tenant: messages attempted on ``day``} from the merged ledger (capacity.tenant_attempted)."""
+    return capacity.tenant_attempted(model, ledgers, day)
 
 
 def mailfleet_fcrdns_gate(ips, audit_results, warmup_states, enabled=True):

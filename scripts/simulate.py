@@ -4,12 +4,15 @@
     .venv/bin/python scripts/simulate.py --scenario admin-away --days 60 --out .work/sim
     .venv/bin/python scripts/simulate.py --scenario all --out .work/sim
 
-For each day: the planner runs (unless the scenario says the run was missed), PowerMTA sends with
-the caps in force (the last planned ones: a missed run leaves the previous config in place), the
-receivers answer with the scenario's bounce / complaint / deferral rates, and the outcome is added
-to the ledger in the compact form the accounting parser produces. Prints a trajectory table and
-writes ``DIR/NAME.svg`` (cap and sent per IP) and ``DIR/NAME.json`` (the trajectory).
-Deterministic: the synthetic noise uses a fixed seed.
+For each day: the planner runs (unless the scenario says the run was missed; several times a day
+when the scenario gives run ``hours``), PowerMTA sends with the caps in force (the last planned
+ones: a missed run leaves the previous config in place; with several runs, each run's caps for
+its part of the day), the receivers answer with the scenario's bounce / complaint / deferral
+rates, and the outcome is added to the ledger in the compact form the accounting parser produces.
+A scenario with ``dnsbl`` answers runs the real health engine (``health.evaluate_dnsbl``: a
+critical listing puts the IP on standby, ``resume_after`` clean checks in a row lift it). Prints a
+trajectory table and writes ``DIR/NAME.svg`` (cap and sent per IP) and ``DIR/NAME.json`` (the
+trajectory). Deterministic: the synthetic noise uses a fixed seed.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -25,6 +28,8 @@ ROOT = os.path.dirname(HERE)
 if os.path.join(ROOT, "collections") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "collections"))
 
+from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils import health as health_engine  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import normalize_schedule  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_fleet  # noqa: E402
 
@@ -85,6 +90,16 @@ SCENARIOS = {
         "health": lambda d: ({"standby": True, "reason": "DNSBL listing", "listed": ["zen.spamhaus.org"]}
                              if _in(d, 30, 33) else {"standby": False, "reason": "", "listed": []}),
     },
+    "listed-for-hours": {
+        "description": "Health runs every 4 hours with the warmup planner. Listed on zen.spamhaus.org at 00h on "
+                       "day 35 only (the day it would advance): standby at once; clean at 04h, 08h and 12h, so "
+                       "the 12h run resumes the same day one stage lower (exactly as when a listing clears the "
+                       "next day), never advancing that day.",
+        "ips": {IP1: 0},
+        "days": 60,
+        "hours": [0, 4, 8, 12, 16, 20],
+        "dnsbl": lambda d, h: "listed" if (d, h) == (35, 0) else "clean",
+    },
     "pause-30-days": {
         "description": "The tenant stops sending on days 30-59: after 21 idle days the IP is re-warmed "
                        "two stages lower, and climbs again when sending resumes.",
@@ -135,30 +150,79 @@ def _send(caps, demand, rates, rng):
     return day
 
 
+ZONES = [{"zone": "zen.spamhaus.org", "critical": True}]
+
+
+def _dnsbl_health(state, model, answer, now):
+    """One health run of the real engine: ``answer`` (listed/clean) for every IP on the zone."""
+    results = [{"ip": ip, "zone": "zen.spamhaus.org", "status": answer,
+                "code": "127.0.0.2" if answer == "listed" else None} for ip in sorted(model["ips"])]
+    state, _events = health_engine.evaluate_dnsbl(state, results, ZONES, now, resume_after=3)
+    return state, health_engine.planner_view(state)
+
+
+def _part(value, start, end):
+    """The share of a daily ``value`` between hours ``start`` and ``end`` (cumulative rounding, so
+    the parts of a day add up to the whole)."""
+    return int(round(value * end / 24.0)) - int(round(value * start / 24.0))
+
+
+def _day_cap(slices, ip):
+    """What PowerMTA lets an IP send over a day whose caps changed at each run: each run's daily
+    rate for its part of the day, summed (the caps of the day's only run when there is one)."""
+    caps = [(start, end, in_force.get(ip)) for start, end, in_force in slices]
+    if len(caps) == 1 or any(cap is None for _s, _e, cap in caps):
+        return caps[-1][2]
+    last = caps[-1][2]
+    daily = sum(0 if cap["standby"] else _part(cap["daily"], start, end) for start, end, cap in caps)
+    providers = {p: sum(0 if cap["standby"] else _part(cap["providers"][p], start, end) for start, end, cap in caps)
+                 for p in last["providers"]}
+    return dict(last, daily=daily, providers=providers, standby=daily == 0)
+
+
 def run_scenario(name, days=None):
-    """Run a scenario; returns {"name", "description", "rows": [...], "schedule"}."""
+    """Run a scenario; returns {"name", "description", "rows": [...], "schedule"}.
+
+    One row per day and IP; with several runs a day, ``runs`` lists each run's hour, action,
+    stage and cap, and the row's action / stage / cap are those of the day's last run."""
     sc = SCENARIOS[name]
     days = days or sc["days"]
     model = _model(sc["ips"])
     rng = random.Random(20240304)
     states, ledgers, caps = {}, {ip: {} for ip in model["ips"]}, {}
+    hours = sc.get("hours", [0])
+    health_state = {}
     rows = []
     for d in range(days):
         today = START + datetime.timedelta(days=d)
         today_s = today.isoformat()
         ran = not sc.get("skip_run", lambda _d: False)(d)
-        health = {ip: sc["health"](d) for ip in model["ips"]} if "health" in sc else {}
         decisions = {}
-        if ran:
-            states, caps, report = plan_fleet(model, states, ledgers, health, today)
-            decisions = report["ips"]
+        runs = {ip: [] for ip in model["ips"]}
+        slices = []  # (start hour, end hour, caps in force)
+        for i, hour in enumerate(hours):
+            if "dnsbl" in sc:
+                health_state, health = _dnsbl_health(health_state, model, sc["dnsbl"](d, hour),
+                                                     "%sT%02d:00:00Z" % (today_s, hour))
+            elif "health" in sc:
+                health = {ip: sc["health"](d) for ip in model["ips"]}
+            else:
+                health = {}
+            if ran:
+                states, caps, report = plan_fleet(model, states, ledgers, health, today)
+                decisions = report["ips"]
+                for ip, dec in decisions.items():
+                    runs[ip].append({"hour": hour, "action": dec["action"], "cap": dec["daily"],
+                                     "stage": "warm" if dec["stage"] is None else dec["stage"]})
+            slices.append((hour if i else 0, hours[i + 1] if i + 1 < len(hours) else 24, dict(caps)))
         demand = sc.get("demand", lambda _d: DEMAND)(d)
         for ip in sorted(model["ips"]):
             cap = caps.get(ip)
-            outcome = _send(cap, demand, lambda p, _d=d: sc.get("rates", lambda _x, _p: {})(_d, p), rng)
+            outcome = _send(_day_cap(slices, ip), demand,
+                            lambda p, _d=d: sc.get("rates", lambda _x, _p: {})(_d, p), rng)
             if outcome:
                 ledgers[ip][today_s] = outcome
-            sent = sum(v["delivered"] + v["hard_bounce"] + v["soft_bounce"] for v in outcome.values())
+            sent = capacity.day_totals(outcome)["attempted"]
             hard = sum(v["hard_bounce"] for v in outcome.values())
             comp = sum(v["complaint"] for v in outcome.values())
             dec = decisions.get(ip)
@@ -175,6 +239,8 @@ def run_scenario(name, days=None):
                 "complaint_rate": round(comp / max(1, sent - hard), 5) if sent else 0.0,
                 "reason": dec["reason"] if dec else "planner did not run: PowerMTA keeps yesterday's caps",
             })
+            if len(hours) > 1:
+                rows[-1]["runs"] = runs[ip]
     return {"name": name, "description": sc["description"], "rows": rows, "schedule": TEAM_SCHEDULE}
 
 

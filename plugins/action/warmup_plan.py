@@ -9,9 +9,11 @@ import datetime
 
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
+from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity
 from ansible_collections.mailfleet.fleet.plugins.module_utils import health as health_mod
+from ansible_collections.mailfleet.fleet.plugins.module_utils import states as states_mod
 from ansible_collections.mailfleet.fleet.plugins.module_utils import warmup
-from ansible_collections.mailfleet.fleet.plugins.module_utils.fleet import parse_date
+from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import parse_date
 
 
 class ActionModule(ActionBase):
@@ -38,54 +40,54 @@ class ActionModule(ActionBase):
         observed_var = args.get("observed_var", "fleet_state_observed")
 
         hostvars = task_vars["hostvars"]
-        states, ledgers, stored_health, missing = {}, {}, {}, []
-        for host in sorted(model["hosts"]):
-            observed = hostvars[host].get(observed_var) if host in hostvars else None
-            if not observed:
-                missing.append(host)
-                continue
-            addresses = {ip["address"] for ip in model["hosts"][host]["ips"]}
-            for key, target in (("warmup", states), ("health", stored_health), ("ledger", ledgers)):
-                for address, value in (observed.get(key) or {}).items():
-                    if address in addresses:
-                        target[address] = value
+        observed = {host: hostvars[host].get(observed_var) for host in model["hosts"] if host in hostvars}
+        # what the hosts reported, checked: refused states continue from a fallback, unreadable
+        # health is fail-closed, every problem is a finding (file, IP, what) and a state_corrupt event
+        seen = states_mod.observe_fleet(model, observed, today, mode)
+        missing = seen["missing"]
         health = args.get("health")
-        health = health_mod.planner_view(stored_health) if health is None else health
+        health = health_mod.planner_view(seen["health"]) if health is None else health
 
+        # IPs of hosts that could not be read: cap 0 (never more than what is known), not planned,
+        # not stored; the plan, the capacity, the report and the metrics all count them as 0.
         try:
             if mode == "plan":
-                new_states, caps, report = warmup.plan_fleet(model, states, ledgers, health, today)
+                new_states, caps, report = warmup.plan_fleet(model, seen["states"], seen["ledgers"], health,
+                                                             today, missing)
             else:
-                new_states, caps = {}, warmup.caps_from_states(model, states, health, today)
+                new_states, caps = {}, warmup.caps_from_states(model, seen["states"], health, today, missing,
+                                                               seen["refused"])
                 report = None
         except ValueError as exc:
             result.update(failed=True, msg="warmup_plan: %s" % to_native(exc))
             return result
 
-        # IPs of hosts that could not be read: cap 0 (never more than what is known), not stored.
-        for host in missing:
-            for ip in model["hosts"][host]["ips"]:
-                caps[ip["address"]] = {"daily": 0, "providers": {}, "standby": False, "stage": None,
-                                       "reason": "host %s was not reachable this run" % host}
-                new_states.pop(ip["address"], None)
         by_host = {}
         for host, hinfo in sorted(model["hosts"].items()):
             if host not in missing:
                 by_host[host] = {ip["address"]: new_states[ip["address"]]
                                  for ip in hinfo["ips"] if ip["address"] in new_states}
-        capacity = warmup.pool_capacity(model, caps)
+        pool = capacity.pool_capacity(model, caps)
         result["changed"] = False
         result["ansible_facts"] = {
             "mailfleet_caps": caps,
-            "mailfleet_capacity": capacity,
+            "mailfleet_capacity": pool,
             "mailfleet_plan": report,
             "mailfleet_states_by_host": by_host if mode == "plan" else {},
-            "mailfleet_ledgers": ledgers,
+            "mailfleet_ledgers": seen["ledgers"],
             "mailfleet_today": today.isoformat(),
+            "mailfleet_state_problems": seen["findings"],
+            "mailfleet_state_events": seen["events"],
         }
         result["missing_hosts"] = missing
-        result["msg"] = "%s for %s: capacity %s%s" % (
+        result["state_problems"] = seen["findings"]
+        if seen["events"]:
+            result["warnings"] = [event["message"] for event in seen["events"]]
+        result["msg"] = "%s for %s: capacity %s%s%s" % (
             "planned" if mode == "plan" else "current caps", today.isoformat(),
-            ", ".join("%s %d/day" % item for item in sorted(capacity.items())),
-            "; not reachable: %s" % ", ".join(missing) if missing else "")
+            ", ".join("%s %d/day" % item for item in sorted(pool.items())),
+            "; not reachable (their %d IP(s) count 0): %s" % (
+                sum(len(model["hosts"][h]["ips"]) for h in missing), ", ".join(missing)) if missing else "",
+            "; state files refused for %d IP(s) and %d finding(s), see the warnings" % (
+                len(seen["refused"]), len(seen["findings"])) if seen["findings"] else "")
         return result

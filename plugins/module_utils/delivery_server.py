@@ -57,6 +57,7 @@ import copy
 import time
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils import grammar
+from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import effective_daily
 from ansible_collections.mailfleet.fleet.plugins.module_utils.phpserialize import (
     PHPSerializeError,
     php_array_to_list,
@@ -179,7 +180,8 @@ def host_capacity(tenant_name, host, ips, caps):
     """``(capacity, standby_count)`` of ``tenant_name`` on ``host``: the sum of today's caps of
     its IPs there that are not on standby (a cap of 0 counts as standby).
 
-    The one capacity computation of the bridge (switchable to module_utils/capacity.py)."""
+    The one capacity computation of the bridge: each IP counts ``capacity.effective_daily`` (0 on
+    standby or when its host was unreachable), as in ``capacity.host_pool_capacity``."""
     capacity = 0
     standby = 0
     for ip in ips:
@@ -187,10 +189,10 @@ def host_capacity(tenant_name, host, ips, caps):
         cap = caps.get(address)
         if cap is None:
             raise ValueError("tenant %s: no cap for IP %s on host %s" % (tenant_name, address, host))
-        daily = _int(cap.get("daily", 0), "cap daily of %s" % address)
-        if daily < 0:
+        if _int(cap.get("daily", 0), "cap daily of %s" % address) < 0:
             raise ValueError("tenant %s: negative cap for IP %s" % (tenant_name, address))
-        if cap.get("standby") or daily == 0:
+        daily = effective_daily(cap)
+        if daily == 0:
             standby += 1
             continue
         capacity += daily

@@ -26,6 +26,7 @@ import io
 import json
 import re
 
+from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity as capacity_mod
 from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_api import (
     BULK_MAX, PER_PAGE_MAX, MailWizzError)
 
@@ -429,7 +430,7 @@ def plan_campaign(audience, capacity_today, sent_today=0, split=False, max_days=
     Refuses (OperationError) when the audience exceeds what is left today and ``split`` is
     off, or when even a split cannot fit within ``max_days``."""
     total = audience["total"]
-    remaining = max(0, int(capacity_today) - int(sent_today))
+    remaining = capacity_mod.remaining_today(capacity_today, sent_today)
     if total <= remaining:
         return [{"day": 0, "buckets": None, "count": total}]
     if not split:

@@ -30,12 +30,12 @@ import datetime
 import math
 import re
 
+from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity
+from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import OUTCOMES, PROVIDERS, RATES
+from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import ACTIONS
+
 __metaclass__ = type
 
-PROVIDERS = ("gmail", "microsoft", "yahoo", "other")
-OUTCOMES = ("delivered", "hard_bounce", "soft_bounce", "deferred", "complaint")
-ACTIONS = ("advance", "hold", "step_back", "standby", "resume", "rewarm", "warm", "pinned", "new")
-RATES = ("hard_bounce", "complaint", "deferral")
 IP_LABELS = ("ip", "tenant", "host")
 
 #: name -> (type, help, label names). Order of declaration is irrelevant: output is sorted by name.
@@ -52,7 +52,8 @@ METRICS = {
     "mailfleet_ip_provider_daily_cap": (
         "gauge", "Messages the IP may send today to one mailbox provider.", IP_LABELS + ("provider",)),
     "mailfleet_ip_sent_yesterday": (
-        "gauge", "Messages that reached a final outcome yesterday (delivered + hard + soft bounces).",
+        "gauge", "Messages that reached a final outcome yesterday, each once (delivered + hard + soft bounces, "
+                 "less the remote bounces of delivered mail).",
         IP_LABELS),
     "mailfleet_ip_messages_yesterday": (
         "gauge", "Ledger counters of yesterday per outcome (deferred = delivery attempts deferred).",
@@ -85,7 +86,8 @@ METRICS = {
         "gauge", "Part of the tenant's capacity today carried by the IPs of this host.",
         ("tenant", "host")),
     "mailfleet_tenant_ips": (
-        "gauge", "IPs of the tenant on this host by state (active or standby).", ("tenant", "host", "state")),
+        "gauge", "IPs of the tenant on this host by state (active, standby; unreachable when the host could "
+                 "not be read this run).", ("tenant", "host", "state")),
     "mailfleet_plan_date_timestamp_seconds": (
         "gauge", "Midnight UTC of the day the warmup plan is for (moves once a day).", ()),
     "mailfleet_last_run_timestamp_seconds": (
@@ -196,26 +198,6 @@ def _num(value):
         return 0
 
 
-def day_totals(day):
-    """``{provider: counters}`` of one ledger day -> ``{outcome: n}`` + ``attempted``."""
-    out = {k: 0 for k in OUTCOMES}
-    for rec in (day or {}).values():
-        for k in OUTCOMES:
-            out[k] += _num((rec or {}).get(k))
-    out["attempted"] = out["delivered"] + out["hard_bounce"] + out["soft_bounce"]
-    return out
-
-
-def rates_of(totals):
-    """Same definitions as the warmup planner; ``None`` when the denominator is 0."""
-    att, dlv = totals["attempted"], totals["delivered"]
-    return {
-        "hard_bounce": (totals["hard_bounce"] / att) if att else None,
-        "complaint": (totals["complaint"] / dlv) if dlv else None,
-        "deferral": (totals["deferred"] / (att + totals["deferred"])) if att + totals["deferred"] else None,
-    }
-
-
 def yesterday_of(day):
     d = datetime.date(*[int(x) for x in str(day)[:10].split("-")])
     return (d - datetime.timedelta(days=1)).isoformat()
@@ -252,6 +234,7 @@ def fleet_samples(plan_report, ledgers=None, health=None, host=None, model=None,
     yday = yesterday_of(date) if date else None
     samples = []
     per_tenant = {}
+    shown = {}
     for ip in sorted((plan_report.get("ips") or {})):
         dec = plan_report["ips"][ip] or {}
         if host is not None and dec.get("host") != host:
@@ -269,19 +252,20 @@ def fleet_samples(plan_report, ledgers=None, health=None, host=None, model=None,
         warm = bool(dec.get("warm"))
         add("mailfleet_ip_warm", 1 if warm else 0)
         add("mailfleet_ip_warmup_stage", 0 if warm or dec.get("stage") is None else int(dec["stage"]))
-        daily = _num(dec.get("daily"))
+        daily = capacity.effective_daily(dec)
         add("mailfleet_ip_daily_cap", daily)
-        for prov, cap in sorted((dec.get("providers") or {}).items()):
-            add("mailfleet_ip_provider_daily_cap", _num(cap), provider=prov)
+        allowed = capacity.effective_provider_caps(dec)
+        for prov in sorted(dec.get("providers") or {}):
+            add("mailfleet_ip_provider_daily_cap", allowed.get(prov, 0), provider=prov)
         day = (ledgers.get(ip) or {}).get(yday) if yday else None
-        tot = day_totals(day)
+        tot = capacity.day_totals(day)
         add("mailfleet_ip_sent_yesterday", tot["attempted"])
         for outcome in OUTCOMES:
             add("mailfleet_ip_messages_yesterday", tot[outcome], outcome=outcome)
         for prov in sorted(set(PROVIDERS) | set((day or {}).keys())):
-            ptot = day_totals({prov: (day or {}).get(prov)})
+            ptot = capacity.day_totals({prov: (day or {}).get(prov)})
             add("mailfleet_ip_provider_sent_yesterday", ptot["attempted"], provider=prov)
-        for rate, value in sorted(rates_of(tot).items()):
+        for rate, value in sorted(capacity.rates(tot).items()):
             if value is not None:
                 add("mailfleet_ip_rate", value, rate=rate, window="yesterday")
         stage_rates = dec.get("rates") or {}
@@ -309,20 +293,21 @@ def fleet_samples(plan_report, ledgers=None, health=None, host=None, model=None,
             crit = bool((listings.get(zone) or {}).get("critical"))
             add("mailfleet_ip_dnsbl_listed", 1, zone=zone, critical="true" if crit else "false")
         key = (tenant, base["host"])
-        t = per_tenant.setdefault(key, {"capacity": 0, "active": 0, "standby": 0})
-        if standby:
-            t["standby"] += 1
-        else:
-            t["active"] += 1
-            t["capacity"] += daily
+        t = per_tenant.setdefault(key, {"active": 0, "standby": 0, "unreachable": 0})
+        t["unreachable" if dec.get("unreachable") else "standby" if standby else "active"] += 1
+        shown[ip] = dict(dec, tenant=tenant, host=base["host"])
     tenants_here = {t for t, _h in per_tenant}
     for tenant, cap in sorted((plan_report.get("capacity") or {}).items()):
         if host is None or tenant in tenants_here:
             samples.append(("mailfleet_tenant_capacity", {"tenant": tenant}, _num(cap)))
+    # the decisions carry their tenant and host: they place themselves
+    host_capacity = capacity.host_pool_capacity({"ips": shown}, shown)
     for (tenant, h), t in sorted(per_tenant.items()):
-        samples.append(("mailfleet_tenant_host_capacity", {"tenant": tenant, "host": h}, t["capacity"]))
-        for state in ("active", "standby"):
-            samples.append(("mailfleet_tenant_ips", {"tenant": tenant, "host": h, "state": state}, t[state]))
+        samples.append(("mailfleet_tenant_host_capacity", {"tenant": tenant, "host": h},
+                        host_capacity.get(tenant, {}).get(h, 0)))
+        for state in ("active", "standby", "unreachable"):
+            if state != "unreachable" or t[state]:
+                samples.append(("mailfleet_tenant_ips", {"tenant": tenant, "host": h, "state": state}, t[state]))
     if date:
         samples.append(("mailfleet_plan_date_timestamp_seconds", {}, _date_ts(date)))
     if run_timestamp is not None:

@@ -31,7 +31,7 @@ __metaclass__ = type
 
 import difflib
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import grammar
+from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity, grammar
 from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import GrammarError
 from ansible_collections.mailfleet.fleet.plugins.module_utils.pmta_check import ConfigChecker, Node, parse
 from ansible_collections.mailfleet.fleet.plugins.module_utils.providers import PROVIDERS
@@ -265,10 +265,10 @@ class _Caps:
         return "%s[%s].%s" % (CAPS_VAR, _key(address), key)
 
     def daily(self, address):
+        """The cap the capacity contract gives the IP today (0 on standby, unreachable, missing)."""
         cap = self.entry(address)
-        if cap.get("standby"):
-            return 0
-        return max(0, _cap_int(cap.get("daily"), self.what(address, "daily")))
+        _cap_int(cap.get("daily"), self.what(address, "daily"))  # malformed is refused, never guessed
+        return capacity.effective_daily(cap)
 
     def stage(self, address, default=None):
         cap = self.entry(address)
@@ -278,17 +278,19 @@ class _Caps:
         return None if value is None else _cap_int(value, self.what(address, "stage"))
 
     def providers(self, address):
+        """``{provider: cap}`` for the providers the entry names (the capacity contract's numbers:
+        each at most the IP's daily cap, never negative)."""
         cap = self.entry(address)
         provs = cap.get("providers") or {}
         if not isinstance(provs, dict):
             raise GrammarError(self.what(address, "providers"), "expected a mapping, got %s" % grammar.typename(provs))
-        out = {}
         for name in sorted(provs, key=str):
             if name not in PROVIDERS:
                 raise GrammarError(self.what(address, "providers"), "unknown provider %s; expected one of %s" % (
                     _key(name), ", ".join(PROVIDERS)))
-            out[name] = _cap_int(provs[name], self.what(address, "providers.%s" % name))
-        return out
+            _cap_int(provs[name], self.what(address, "providers.%s" % name))
+        allowed = capacity.effective_provider_caps(cap)
+        return {name: allowed[name] for name in sorted(provs)}
 
 
 def _cold_pairs(active, caps):
@@ -457,17 +459,18 @@ def _vmta_view(host, ip, caps, keys, cold, cfg):
         vmta["cold"] = {"address": Field("address", cold["address"], _ip_what(host, cold, "address")),
                         "name": Field("name", cold["vmta"], _ip_what(host, cold, "vmta")),
                         "rate": Field("rate", "%d/day" % cold_daily, caps.what(cold["address"], "daily"))}
-    cold_provs = caps.providers(cold["address"]) if cold else {}
+    if cold:
+        caps.providers(cold["address"])  # its entry is read as strictly as any other
+    cold_provs = capacity.effective_provider_caps(caps.entry(cold["address"])) if cold else {}
     for provider, value in caps.providers(address).items():
         if provider == "other" or daily <= 0:
             continue
         what = caps.what(address, "providers.%s" % provider)
         entry = {"rollup": Field("name", "%s.rollup" % provider, what),
-                 "rate": Field("rate", max(0, min(value, daily)), what),
+                 "rate": Field("rate", value, what),
                  "cold_rate": None}
         if cold:
-            cold_value = cold_provs.get(provider, cold_daily)
-            entry["cold_rate"] = Field("rate", "%d/day" % max(0, min(cold_value, cold_daily)),
+            entry["cold_rate"] = Field("rate", "%d/day" % cold_provs[provider],
                                        caps.what(cold["address"], "providers.%s" % provider))
         vmta["providers"].append(entry)
     return vmta
@@ -587,7 +590,10 @@ def _differences(actual, expected):
     """``[(lines, message)]``: what the text holds that the view does not, and what it lacks."""
     want = _flatten(expected)
     have = _flatten(actual)
-    matcher = difflib.SequenceMatcher(None, [k for k, _l in want], [k for k, _l in have], autojunk=False)
+    want_keys, have_keys = [k for k, _l in want], [k for k, _l in have]
+    if want_keys == have_keys:
+        return []
+    matcher = difflib.SequenceMatcher(None, want_keys, have_keys, autojunk=False)
     out = []
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":

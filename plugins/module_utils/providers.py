@@ -13,9 +13,10 @@ from __future__ import absolute_import, division, print_function
 import fnmatch
 import re
 
+from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import PROVIDERS  # the one provider list
+
 __metaclass__ = type
 
-PROVIDERS = ("gmail", "microsoft", "yahoo", "other")
 
 DEFAULT_PROVIDERS = {
     "gmail": {

@@ -21,8 +21,10 @@ Inputs (the structures the other pieces already produce)
 * ``caps_history``: ``{day: {ip: cap}}``, the caps in force each day (the controller keeps it in
   ``reports/history.json``; :func:`update_history` adds today's caps from the plan report).
 
-"Sent" is ``delivered + hard_bounce + soft_bounce`` (what the warmup planner counts); rates follow
-the planner: hard bounces / sent, complaints / delivered, deferrals / (sent + deferred).
+"Sent" is *attempted* and the rates are those of the capacity contract (``capacity.py``):
+``delivered + hard_bounce + soft_bounce``; hard bounces / sent, complaints / delivered,
+deferrals / (sent + deferred). Capacities are ``capacity.pool_capacity`` of the plan's caps; an IP
+whose host was not reachable counts 0 and is shown as unreachable.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -30,14 +32,13 @@ import datetime
 import html
 import json
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.metrics import OUTCOMES, rates_of
-from ansible_collections.mailfleet.fleet.plugins.module_utils.metrics import day_totals as metrics_day_totals
+from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity
+from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import OUTCOMES, RATES
 from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import DEFAULT_THRESHOLDS as WARMUP_THRESHOLDS
 
 __metaclass__ = type
 
 REPORT_VERSION = 1
-RATES = ("hard_bounce", "complaint", "deferral")
 RATE_LABELS = {"hard_bounce": "hard bounces", "complaint": "complaints", "deferral": "deferrals"}
 # The warmup engine's defaults (a schedule's own thresholds come with the plan report).
 DEFAULT_THRESHOLDS = {"hard_bounce": WARMUP_THRESHOLDS["max_hard_bounce_rate"],
@@ -74,7 +75,7 @@ def update_history(history, plan_report, keep_days=90):
     for day, caps in sorted((history or {}).items()):
         if day >= first and isinstance(caps, dict):
             out[day] = {ip: int(c) for ip, c in sorted(caps.items()) if c is not None}
-    out[date.isoformat()] = {ip: int(d.get("daily") or 0) for ip, d in sorted((plan_report.get("ips") or {}).items())}
+    out[date.isoformat()] = {ip: capacity.effective_daily(d) for ip, d in sorted((plan_report.get("ips") or {}).items())}
     return dict(sorted(out.items()))
 
 
@@ -97,16 +98,9 @@ def dump_history(history):
 # --------------------------------------------------------------------------------------------
 # Building the report
 # --------------------------------------------------------------------------------------------
-def _int(value):
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 def day_totals(day):
-    """One ledger day's outcomes (metrics.day_totals) with ``sent`` = messages that reached an outcome."""
-    out = metrics_day_totals(day)
+    """One ledger day's outcomes (``capacity.day_totals``) with ``sent`` = attempted."""
+    out = capacity.day_totals(day)
     out["sent"] = out["attempted"]
     return out
 
@@ -174,8 +168,8 @@ def build_report(model, plan_report, ledgers, health, caps_history, today=None, 
         auth_by_subject.setdefault(subject, {})[check] = entry.get("severity")
 
     rows_by_tenant = {}
-    totals = {"ips": 0, "active": 0, "standby": 0, "listed": 0, "capacity": 0, "capacity_before": None,
-              "sent_yesterday": 0, "actions": {}}
+    totals = {"ips": 0, "active": 0, "standby": 0, "unreachable": 0, "listed": 0, "capacity": 0,
+              "capacity_before": None, "sent_yesterday": 0, "actions": {}}
     for ip in sorted(plan_report.get("ips") or {}):
         dec = plan_report["ips"][ip] or {}
         info = model_ips.get(ip) or {}
@@ -185,7 +179,7 @@ def build_report(model, plan_report, ledgers, health, caps_history, today=None, 
         near = th.get("near_limit", DEFAULT_NEAR_LIMIT)
         led = ledgers.get(ip) or {}
         ytot = day_totals(led.get(yday))
-        yrates = rates_of(ytot)
+        yrates = capacity.rates(ytot)
         hs = h_ips.get(ip) or {}
         listings_raw = hs.get("listings") or {}
         listed = sorted(set(hs.get("listed") or []) | set(listings_raw))
@@ -193,7 +187,8 @@ def build_report(model, plan_report, ledgers, health, caps_history, today=None, 
                      "code": (listings_raw.get(z) or {}).get("code"),
                      "critical": bool((listings_raw.get(z) or {}).get("critical"))} for z in listed]
         cap_before = (hist.get(yday) or {}).get(ip)
-        daily = _int(dec.get("daily"))
+        daily = capacity.effective_daily(dec)
+        unreachable = bool(dec.get("unreachable"))
         warm = bool(dec.get("warm"))
         stage = dec.get("stage")
         history = []
@@ -206,12 +201,13 @@ def build_report(model, plan_report, ledgers, health, caps_history, today=None, 
             "address": ip, "tenant": dec.get("tenant") or "", "host": dec.get("host") or "",
             "hostname": info.get("hostname") or "", "schedule": dec.get("schedule") or "",
             "stage": stage, "warm": warm,
-            "stage_label": "warm" if warm else ("stage %s" % stage if stage is not None else "-"),
+            "stage_label": "unreachable" if unreachable else "warm" if warm else (
+                "stage %s" % stage if stage is not None else "-"),
             "daily": daily, "cap_before": cap_before,
             "cap_change": None if cap_before is None else daily - int(cap_before),
             "providers": dict(sorted((dec.get("providers") or {}).items())),
             "action": dec.get("action") or "", "reason": dec.get("reason") or "",
-            "standby": bool(dec.get("standby")),
+            "standby": bool(dec.get("standby")), "unreachable": unreachable,
             "sent_yesterday": ytot["sent"], "yesterday": {k: ytot[k] for k in OUTCOMES},
             "rates": yrates,
             "rate_status": {r: rate_status(yrates[r], thresholds[r], near) for r in RATES},
@@ -223,15 +219,19 @@ def build_report(model, plan_report, ledgers, health, caps_history, today=None, 
         }
         rows_by_tenant.setdefault(row["tenant"], []).append(row)
         totals["ips"] += 1
-        totals["standby" if row["standby"] else "active"] += 1
+        totals["unreachable" if unreachable else "standby" if row["standby"] else "active"] += 1
         totals["listed"] += 1 if listed else 0
         totals["sent_yesterday"] += ytot["sent"]
         if cap_before is not None:
             totals["capacity_before"] = (totals["capacity_before"] or 0) + int(cap_before)
         totals["actions"][row["action"]] = totals["actions"].get(row["action"], 0) + 1
 
-    capacity = plan_report.get("capacity") or {}
-    tenant_names = sorted(set(capacity) | set(rows_by_tenant) | set(model.get("tenants") or {}))
+    # the plan's own capacities; without them, the capacity contract over the decisions (each
+    # decision names its tenant and host)
+    plan_ips = plan_report.get("ips") or {}
+    plan_capacity = plan_report.get("capacity") or capacity.pool_capacity(
+        {"tenants": model.get("tenants") or {}, "ips": plan_ips}, plan_ips)
+    tenant_names = sorted(set(plan_capacity) | set(rows_by_tenant) | set(model.get("tenants") or {}))
     tenants = []
     for name in tenant_names:
         rows = rows_by_tenant.get(name, [])
@@ -242,13 +242,14 @@ def build_report(model, plan_report, ledgers, health, caps_history, today=None, 
             checks = {c: (auth_by_subject.get(dname) or {}).get(c) for c in AUTH_CHECKS}
             domains.append({"name": dname, "checks": checks, "severity": _worst(checks.values())})
         befores = [r["cap_before"] for r in rows if r["cap_before"] is not None]
-        cap = int(capacity.get(name, sum(r["daily"] for r in rows if not r["standby"])))
+        cap = int(plan_capacity.get(name, 0))
         tenants.append({
             "name": name, "capacity": cap,
             "capacity_before": sum(int(b) for b in befores) if befores else None,
             "sent_yesterday": sum(r["sent_yesterday"] for r in rows),
-            "ips_active": sum(1 for r in rows if not r["standby"]),
+            "ips_active": sum(1 for r in rows if not r["standby"] and not r["unreachable"]),
             "ips_standby": sum(1 for r in rows if r["standby"]),
+            "ips_unreachable": sum(1 for r in rows if r["unreachable"]),
             "domains": domains, "ips": rows,
         })
         totals["capacity"] += cap
@@ -288,6 +289,11 @@ def _auth_text(sev):
     return sev if sev else "not checked"
 
 
+def _unreachable_text(count):
+    """``, 2 unreachable`` when IPs could not be read this run (nothing otherwise)."""
+    return ", %d unreachable (cap 0)" % count if count else ""
+
+
 def _listing_text(row):
     if not row["listings"]:
         return "none"
@@ -305,9 +311,10 @@ def render_markdown(report):
     """The report as GitHub-flavoured Markdown (ends with one newline)."""
     t = report["totals"]
     out = ["# mailfleet %s report — %s" % (report["kind"], report["date"]), ""]
-    out.append("**Fleet:** %d IPs (%d active, %d on standby, %d listed) · capacity today **%s/day** (yesterday %s) · "
-               "sent yesterday %s" % (t["ips"], t["active"], t["standby"], t["listed"], fmt_int(t["capacity"]),
-                                      fmt_int(t["capacity_before"]), fmt_int(t["sent_yesterday"])))
+    out.append("**Fleet:** %d IPs (%d active, %d on standby%s, %d listed) · capacity today **%s/day** (yesterday %s) · "
+               "sent yesterday %s" % (t["ips"], t["active"], t["standby"], _unreachable_text(t.get("unreachable")),
+                                      t["listed"], fmt_int(t["capacity"]), fmt_int(t["capacity_before"]),
+                                      fmt_int(t["sent_yesterday"])))
     out.append("")
     out.append("**Decisions:** " + (", ".join("%s %d" % (a, n) for a, n in t["actions"].items()) or "none"))
     if report.get("health_updated"):
@@ -317,8 +324,9 @@ def render_markdown(report):
         out += ["", "## Tenant %s — capacity %s/day (%s)" % (
             tenant["name"], fmt_int(tenant["capacity"]),
             "yesterday " + fmt_int(tenant["capacity_before"]) if tenant["capacity_before"] is not None else "new"), ""]
-        out.append("%d active IP(s), %d on standby; sent yesterday %s." % (
-            tenant["ips_active"], tenant["ips_standby"], fmt_int(tenant["sent_yesterday"])))
+        out.append("%d active IP(s), %d on standby%s; sent yesterday %s." % (
+            tenant["ips_active"], tenant["ips_standby"], _unreachable_text(tenant.get("ips_unreachable")),
+            fmt_int(tenant["sent_yesterday"])))
         if tenant["domains"]:
             out.append("")
             out.append("DNS authentication: " + "; ".join(
@@ -466,11 +474,12 @@ def render_html(report):
            '<title>%s</title>' % _e(title), '<style>%s</style>' % CSS, '</head>', '<body>',
            '<h1>%s</h1>' % _e(title)]
     out.append('<div class="summary">')
-    for label, value in (("IPs", fmt_int(t["ips"])), ("active", fmt_int(t["active"])),
-                         ("on standby", fmt_int(t["standby"])), ("listed", fmt_int(t["listed"])),
-                         ("capacity today", fmt_int(t["capacity"]) + "/day"),
-                         ("capacity yesterday", fmt_int(t["capacity_before"])),
-                         ("sent yesterday", fmt_int(t["sent_yesterday"]))):
+    cards = [("IPs", fmt_int(t["ips"])), ("active", fmt_int(t["active"])), ("on standby", fmt_int(t["standby"]))]
+    if t.get("unreachable"):
+        cards.append(("unreachable (cap 0)", fmt_int(t["unreachable"])))
+    cards += [("listed", fmt_int(t["listed"])), ("capacity today", fmt_int(t["capacity"]) + "/day"),
+              ("capacity yesterday", fmt_int(t["capacity_before"])), ("sent yesterday", fmt_int(t["sent_yesterday"]))]
+    for label, value in cards:
         out.append('<div class="card">%s<b>%s</b></div>' % (_e(label), _e(value)))
     out.append('</div>')
     out.append('<p>Decisions: %s</p>' % (" ".join(
@@ -481,8 +490,9 @@ def render_html(report):
         out.append('<h2>Tenant %s — capacity %s/day <span class="reason">(%s)</span></h2>' % (
             _e(tenant["name"]), fmt_int(tenant["capacity"]),
             _e("yesterday " + fmt_int(tenant["capacity_before"]) if tenant["capacity_before"] is not None else "new")))
-        out.append('<p>%d active IP(s), %d on standby; sent yesterday %s.</p>' % (
-            tenant["ips_active"], tenant["ips_standby"], fmt_int(tenant["sent_yesterday"])))
+        out.append('<p>%d active IP(s), %d on standby%s; sent yesterday %s.</p>' % (
+            tenant["ips_active"], tenant["ips_standby"], _e(_unreachable_text(tenant.get("ips_unreachable"))),
+            fmt_int(tenant["sent_yesterday"])))
         if tenant["domains"]:
             out.append('<table><tr><th>domain</th>%s</tr>' % "".join("<th>%s</th>" % c.upper() for c in AUTH_CHECKS))
             for d in tenant["domains"]:

@@ -15,7 +15,7 @@ reasons count stages from 1 (:func:`stage_label`).
 """
 from __future__ import absolute_import, division, print_function
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.providers import PROVIDERS
+from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import PROVIDERS, stage_volume
 from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import is_int, is_number, typename
 
 __metaclass__ = type
@@ -265,26 +265,12 @@ def n_stages(schedule):
     return len(schedule["stages"])
 
 
-def stage_volume(schedule, stage):
-    """Daily volume of 0-based ``stage`` (``full_rate`` once warm)."""
-    stages = schedule["stages"]
-    if stage >= len(stages):
-        return schedule.get("full_rate") or stages[-1]["volume"]
-    return stages[stage]["volume"]
-
-
 def stage_min_days(schedule, stage):
     """Full sending days 0-based ``stage`` needs before the next one (the last stage's once warm)."""
     stages = schedule["stages"]
     if stage >= len(stages):
         return stages[-1].get("min_days", DEFAULT_MIN_DAYS)
     return stages[stage].get("min_days", DEFAULT_MIN_DAYS)
-
-
-def days_to_reach(schedule, stage):
-    """The fewest full sending days an IP needs to climb from the first stage to 0-based
-    ``stage`` (the sum of ``min_days`` of the stages below it): no IP can be there sooner."""
-    return sum(stage_min_days(schedule, i) for i in range(min(stage, n_stages(schedule))))
 
 
 def stage_label(schedule, stage):

@@ -14,22 +14,24 @@ Vocabulary
   once warm (running at ``full_rate``); overrides ``pin_stage`` / ``max_stage`` are stage numbers
   (1..len(stages); ``len(stages) + 1`` pins / allows *warm*). The persisted state stores the
   0-based ``stage_index`` (``len(stages)`` = warm); reasons print stage numbers.
-* **attempted** (a day, a provider) = ``delivered + hard_bounce + soft_bounce``: messages that
-  reached a final outcome. Deferrals are SMTP attempts of messages still queued; they are not
-  counted in volume (they would be counted again when delivered or bounced).
-* **sending day** -- a ledger day (strictly before ``today``; today is incomplete) with
-  ``attempted + deferred > 0``. Days without sending never count toward anything.
-* **full day** -- a sending day at the current stage with ``attempted >= fill_ratio x stage
-  volume`` (SparkPost: an IP moves up only if it delivered more than 90 % of its stage volume).
-  Bounces count toward the fill because they used the cap (PowerMTA counts them against
-  ``max-msg-rate``); bounce rates are judged separately. An under-filled sending day neither
-  counts nor resets the count: an IP whose tenant does not need its cap does not need more.
+* **attempted**, **delivered**, **sending day**, the **fill volume** and the **rates** are
+  defined once, in ``capacity.py`` (attempted = delivered + hard + soft bounces; a sending day
+  has attempted + deferred > 0; only days strictly before ``today`` count, today is incomplete).
+  Days without sending never count toward anything.
+* **full day** -- a sending day at the current stage with ``capacity.fill_volume >= fill_ratio x
+  stage volume`` (SparkPost: an IP moves up only if it delivered more than 90 % of its stage
+  volume). An under-filled sending day neither counts nor resets the count: an IP whose tenant
+  does not need its cap does not need more.
+* **caps** -- every cap is ``capacity.ip_cap`` of the decided stage, standby and provider
+  back-off; the state stores the deployed ``daily`` and ``backoff`` (``stored_cap``).
 
 Rules (``plan_ip``), in order of precedence
 -------------------------------------------
 1. Same-day re-run: the state remembers the date it was planned for and the state it was planned
    from (``base``); planning again on that date re-plans from ``base``, so the same inputs give the
-   same result and the stage can never move more than once per day.
+   same result and the stage can never move more than once per day. A standby is written into
+   ``base`` the moment it happens: a listing that clears later the same day resumes a stage lower
+   (rule 6), exactly as when it clears the next day.
 2. No state (new IP or lost state file): stage 0, never derived from the calendar (``new``).
 3. Before ``warmup_start``: cap 0, out of the pool (``standby``), stage untouched.
 4. Standby (``health["standby"]`` true -- the health check decides, e.g. on a DNSBL listing and
@@ -63,24 +65,25 @@ import bisect
 import datetime
 import math
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import parse_date
-from ansible_collections.mailfleet.fleet.plugins.module_utils.providers import PROVIDERS
-from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import DEFAULT_THRESHOLDS
+from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity
+from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import Tally, fill_volume, is_sending
 from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import stage_label as _stage_label
 from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import stage_min_days as _stage_min_days
-from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import stage_volume as _stage_volume
-from ansible_collections.mailfleet.fleet.plugins.module_utils.states import STATE_VERSION, new_state, validate_state
+from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import thresholds_of
+from ansible_collections.mailfleet.fleet.plugins.module_utils.states import (
+    STATE_VERSION, date_of, new_state, validate_state)
 
 __metaclass__ = type
 
-LEDGER_FIELDS = ("delivered", "hard_bounce", "soft_bounce", "deferred", "complaint")
+#: Every decision the planner takes (``unreachable``: the IP's host could not be read, nothing
+#: was planned and its cap is 0).
+ACTIONS = ("advance", "hold", "step_back", "standby", "resume", "rewarm", "warm", "pinned", "new", "unreachable")
 
-ACTIONS = ("advance", "hold", "step_back", "standby", "resume", "rewarm", "warm", "pinned", "new")
-
+# capacity rate name, threshold key, label
 _RATE_KEYS = (
-    ("hard_bounce_rate", "max_hard_bounce_rate", "hard bounces"),
-    ("complaint_rate", "max_complaint_rate", "complaints"),
-    ("deferral_rate", "max_deferral_rate", "deferrals"),
+    ("hard_bounce", "max_hard_bounce_rate", "hard bounces"),
+    ("complaint", "max_complaint_rate", "complaints"),
+    ("deferral", "max_deferral_rate", "deferrals"),
 )
 
 
@@ -88,68 +91,14 @@ _RATE_KEYS = (
 # Helpers
 # --------------------------------------------------------------------------------------------
 def _as_date(value):
-    parsed = parse_date(value if isinstance(value, (datetime.date, str)) else str(value))
+    parsed = date_of(value if isinstance(value, (datetime.date, str)) else str(value))
     if parsed is None:
         raise ValueError("not a YYYY-MM-DD date: %r" % (value,))
     return parsed
 
 
-def provider_caps(schedule, daily, backoff=None, factor=0.5):
-    """Per-provider caps for ``daily``: the smallest of daily, share x daily (floored) and cap,
-    for all four providers (``daily`` when the schedule does not limit a provider); providers in
-    ``backoff`` are then multiplied by ``factor`` (floored)."""
-    out = {}
-    conf = schedule.get("providers") or {}
-    for prov in PROVIDERS:
-        spec = conf.get(prov) or {}
-        cap = daily
-        if spec.get("share") is not None:
-            cap = min(cap, int(math.floor(spec["share"] * daily + 1e-9)))
-        if spec.get("cap") is not None:
-            cap = min(cap, int(spec["cap"]))
-        if backoff and prov in backoff:
-            cap = int(math.floor(cap * factor + 1e-9))
-        out[prov] = cap
-    return out
-
-
 def _pct(x):
     return "%.2f%%" % (100.0 * x) if x is not None else "n/a"
-
-
-class _Tally:
-    __slots__ = ("delivered", "hard", "soft", "deferred", "complaint")
-
-    def __init__(self):
-        self.delivered = self.hard = self.soft = self.deferred = self.complaint = 0
-
-    def add(self, rec):
-        g = rec.get
-        self.delivered += g("delivered", 0) or 0
-        self.hard += g("hard_bounce", 0) or 0
-        self.soft += g("soft_bounce", 0) or 0
-        self.deferred += g("deferred", 0) or 0
-        self.complaint += g("complaint", 0) or 0
-
-    def merge(self, other):
-        self.delivered += other.delivered
-        self.hard += other.hard
-        self.soft += other.soft
-        self.deferred += other.deferred
-        self.complaint += other.complaint
-
-    @property
-    def attempted(self):
-        return self.delivered + self.hard + self.soft
-
-    def rates(self, min_volume):
-        """Rates judged only on at least ``min_volume`` messages (None otherwise)."""
-        att = self.attempted
-        hb = self.hard / att if att >= min_volume and att > 0 else None
-        cr = self.complaint / self.delivered if att >= min_volume and self.delivered > 0 else None
-        tries = att + self.deferred
-        dr = self.deferred / tries if tries >= min_volume and tries > 0 else None
-        return {"hard_bounce_rate": hb, "complaint_rate": cr, "deferral_rate": dr}
 
 
 def _judge(rates, th):
@@ -174,7 +123,8 @@ def _worse(a, b):
 
 
 def _round_rates(rates):
-    return {k: (round(v, 6) if v is not None else None) for k, v in sorted(rates.items())}
+    """capacity.rates -> the decision's ``{"hard_bounce_rate": x, ...}`` (rounded)."""
+    return {k + "_rate": (round(v, 6) if v is not None else None) for k, v in sorted(rates.items())}
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,8 +138,7 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
     """
     today_d = _as_date(today)
     today_s = today_d.isoformat()
-    th = dict(DEFAULT_THRESHOLDS)
-    th.update(schedule.get("thresholds") or {})
+    th = thresholds_of(schedule)
     n_stages = len(schedule["stages"])
     overrides = overrides or {}
     ledger = ledger or {}
@@ -216,6 +165,11 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
         is_new = False
     cur["base"] = dict(base, base=None) if base is not None else None
     cur["stage_index"] = min(int(cur["stage_index"]), n_stages)
+    # a state refused by the integrity check is replaced by states.fallback_state, marked
+    # ``repair`` = today: that day the IP never advances and its rates are judged on every window
+    repair = cur.get("repair") == today_s
+    if not repair:
+        cur["repair"] = None
 
     # Ledger: complete days only (strictly before today), not before warmup_start.
     last_sent = cur.get("last_sent")
@@ -225,10 +179,7 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
             days.append(day)
     days.sort()
     for day in reversed(days):
-        t = _Tally()
-        for rec in ledger[day].values():
-            t.add(rec)
-        if t.attempted + t.deferred > 0:
+        if is_sending(Tally().add_day(ledger[day])):
             if last_sent is None or day > last_sent:
                 last_sent = day
             break
@@ -265,6 +216,13 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
         if not cur.get("standby"):
             cur["standby_since"] = today_s
         cur["standby"] = True
+        # Remember the standby the moment it happens: later runs of the same day re-plan from a
+        # base that is on standby, so a listing that clears the same day resumes a stage lower
+        # like any other instead of re-planning (and advancing) from the day's clean start.
+        if cur["base"] is None:
+            cur["base"] = dict(new_state(0, today_s), standby=True, standby_since=today_s)
+        elif not cur["base"].get("standby"):
+            cur["base"] = dict(cur["base"], standby=True, standby_since=today_s, daily=0, backoff=[])
         action = "standby"
         reason = "standby since %s: %s; cap 0, out of the pool; %s kept for resume" % (
             cur["standby_since"], "; ".join(why), _stage_label(schedule, cur["stage_index"]))
@@ -302,6 +260,8 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
             reason = "re-warming: no sending for %d days since %s (>= %d idle days): %s -> %s%s" % (
                 idle, last_sent, th["idle_days"] * periods, _stage_label(schedule, stage_before),
                 _stage_label(schedule, new), "; the stage count restarts" if new == stage_before else "")
+        elif repair:
+            action, reason, backoff, rates_out = _judge_repair(schedule, th, cur, ledger, days, decide)
         elif not is_new:
             action, reason, backoff, rates_out = _judge_stage(schedule, th, cur, ledger, days,
                                                                overrides, decide, n_stages, today_d)
@@ -320,17 +280,18 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
         raise AssertionError("no action decided")
 
     warm = cur["stage_index"] >= n_stages
-    daily = 0 if standby else _stage_volume(schedule, cur["stage_index"])
-    provs = provider_caps(schedule, daily, backoff, th["provider_backoff"])
+    cap = capacity.ip_cap(schedule, cur["stage_index"], standby, backoff)
     cur["planned_on"] = today_s
     cur["action"] = action
-    cur["daily"] = daily
+    cur["daily"] = cap["daily"]
+    # what the deployed provider caps were derived with: the stored caps reproduce them exactly
+    cur["backoff"] = sorted(backoff) if cap["daily"] else []
     cur["version"] = STATE_VERSION
     decision = {
-        "stage": None if warm else cur["stage_index"] + 1,
+        "stage": cap["stage"],
         "warm": warm,
-        "daily": daily,
-        "providers": provs,
+        "daily": cap["daily"],
+        "providers": cap["providers"],
         "standby": standby,
         "action": action,
         "reason": reason,
@@ -343,7 +304,7 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
     """Rules 8-12 for an IP that is neither new, standby, pinned nor re-warming."""
     stage = cur["stage_index"]
     since = cur["stage_since"]
-    volume = _stage_volume(schedule, stage)
+    volume = capacity.stage_volume(schedule, stage)
     need = _stage_min_days(schedule, stage)
     target = th["fill_ratio"] * volume
     min_vol = th["min_volume_for_rates"]
@@ -352,27 +313,26 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
     stage_days = []
     full_days = 0
     for day in days[bisect.bisect_left(days, since):]:
-        total = _Tally()
+        total = Tally()
         per = {}
         for prov, rec in ledger[day].items():
-            t = _Tally()
-            t.add(rec)
+            t = Tally().add(rec)
             per[prov] = t
             total.merge(t)
-        if total.attempted + total.deferred <= 0:
+        if not is_sending(total):
             continue
-        full = total.attempted >= target
+        full = fill_volume(total) >= target
         if full:
             full_days += 1
         stage_days.append((day, total, per, full))
 
     window = stage_days[-need:]
-    win_total = _Tally()
+    win_total = Tally()
     win_per = {}
     for _day, total, per, _full in window:
         win_total.merge(total)
         for prov, t in per.items():
-            win_per.setdefault(prov, _Tally()).merge(t)
+            win_per.setdefault(prov, Tally()).merge(t)
     win_rates = win_total.rates(min_vol)
     status = _judge(win_rates, th)
     last_rates = {}
@@ -409,8 +369,8 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
         "status": status[0],
     })
     summary = "%d message(s) over %d sending day(s): hard bounces %s, complaints %s, deferrals %s" % (
-        win_total.attempted, len(window), _pct(win_rates["hard_bounce_rate"]),
-        _pct(win_rates["complaint_rate"]), _pct(win_rates["deferral_rate"]))
+        win_total.attempted, len(window), _pct(win_rates["hard_bounce"]),
+        _pct(win_rates["complaint"]), _pct(win_rates["deferral"]))
 
     if status[0] == "over":
         new = max(0, stage - th["step_back"])
@@ -451,6 +411,52 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
         _stage_label(schedule, stage), _stage_label(schedule, stage + 1), full_days, need, summary), [], rates_out
 
 
+def _judge_repair(schedule, th, cur, ledger, days, decide):
+    """The day a refused state was replaced (``repair``): no advance, and the rates judged on every
+    window the stored state could have been judged on -- the last 1, 2, ... L sending days since
+    ``warmup_start`` (L = the schedule's longest ``min_days``) -- so a step back or a provider
+    back-off the real state would have applied is never missed. Both apply together."""
+    stage = cur["stage_index"]
+    min_vol = th["min_volume_for_rates"]
+    longest = max(_stage_min_days(schedule, i) for i in range(len(schedule["stages"]) + 1))
+    total, per = Tally(), {}
+    status, prov_status, n_days = ("ok", None), {}, 0
+    for day in reversed(days):
+        day_total, day_per = Tally(), {}
+        for prov, rec in ledger[day].items():
+            day_per[prov] = Tally().add(rec)
+            day_total.merge(day_per[prov])
+        if not is_sending(day_total):
+            continue
+        n_days += 1
+        total.merge(day_total)
+        for prov, t in day_per.items():
+            per.setdefault(prov, Tally()).merge(t)
+        status = _worse(status, _judge(total.rates(min_vol), th))
+        for prov, t in per.items():
+            prov_status[prov] = _worse(prov_status.get(prov, ("ok", None)), _judge(t.rates(min_vol), th))
+        if n_days >= longest:
+            break
+    rates = total.rates(min_vol)
+    rates_out = dict(_round_rates(rates), volume=total.attempted, deferred=total.deferred, window_days=n_days,
+                     status=status[0], providers={p: dict(_round_rates(per[p].rates(min_vol)), status=prov_status[p][0],
+                                                          volume=per[p].attempted) for p in sorted(per)})
+    over = [p for p in sorted(prov_status) if prov_status[p][0] == "over"]
+    summary = "%d message(s) over the last %d sending day(s): hard bounces %s, complaints %s, deferrals %s" % (
+        total.attempted, n_days, _pct(rates["hard_bounce"]), _pct(rates["complaint"]), _pct(rates["deferral"]))
+    why = "state refused and replaced today, no advance"
+    if status[0] == "over":
+        new = max(0, stage - th["step_back"])
+        decide(new)
+        return "step_back", "%s; %s: %d stage(s) down from %s to %s%s (%s)" % (
+            why, status[1], stage - new, _stage_label(schedule, stage), _stage_label(schedule, new),
+            "; %s cap x%g" % (", ".join(over), th["provider_backoff"]) if over else "", summary), over, rates_out
+    if over:
+        return "hold", "%s: holding at %s; %s over a threshold on a recent window: its cap x%g (%s)" % (
+            why, _stage_label(schedule, stage), ", ".join(over), th["provider_backoff"], summary), over, rates_out
+    return "hold", "%s: holding at %s (%s)" % (why, _stage_label(schedule, stage), summary), [], rates_out
+
+
 # --------------------------------------------------------------------------------------------
 # Fleet
 # --------------------------------------------------------------------------------------------
@@ -462,11 +468,27 @@ def _ip_schedule_name(model, ipinfo):
     return name
 
 
-def plan_fleet(model, states, ledgers, health, today):
+def _caps_entry(dec):
+    """The caps-contract part of a decision."""
+    return {"daily": dec["daily"], "providers": dec["providers"], "standby": dec["standby"],
+            "stage": dec["stage"], "reason": dec["reason"]}
+
+
+def _schedule_of(model, address, ipinfo):
+    sname = _ip_schedule_name(model, ipinfo)
+    schedule = (model.get("schedules") or {}).get(sname)
+    if schedule is None:
+        raise ValueError("IP %s: schedule %r is not defined in the fleet model" % (address, sname))
+    return sname, schedule
+
+
+def plan_fleet(model, states, ledgers, health, today, unreachable=None):
     """Plan every IP of the fleet model.
 
     ``states``: {ip: state}; ``ledgers``: {ip: {date: {provider: counters}}}; ``health``:
-    {ip: {"standby", "reason", "listed"}}. Returns ``(new_states, caps, report)`` where ``caps``
+    {ip: {"standby", "reason", "listed"}}; ``unreachable``: hosts that could not be read this run
+    (their IPs are not planned, get :func:`capacity.unreachable_cap` -- cap 0 -- and action
+    ``unreachable``, and have no new state). Returns ``(new_states, caps, report)`` where ``caps``
     follows the caps contract ({ip: {"daily", "providers", "standby", "stage", "reason"}}) and
     ``report`` = {"date", "ips": {ip: decision + tenant/host/schedule}, "capacity": {tenant: int},
     "actions": {action: count}}. IPs absent from the model are dropped from ``new_states``.
@@ -475,75 +497,89 @@ def plan_fleet(model, states, ledgers, health, today):
     states = states or {}
     ledgers = ledgers or {}
     health = health or {}
+    unreachable = set(unreachable or ())
     new_states, caps, ips_report, actions = {}, {}, {}, {}
     for address in sorted(model.get("ips") or {}):
         ipinfo = model["ips"][address]
-        sname = _ip_schedule_name(model, ipinfo)
-        schedule = (model.get("schedules") or {}).get(sname)
-        if schedule is None:
-            raise ValueError("IP %s: schedule %r is not defined in the fleet model" % (address, sname))
-        st, dec = plan_ip(schedule, states.get(address), ledgers.get(address), health.get(address),
-                          today_s, ipinfo.get("overrides") or {}, ipinfo.get("warmup_start"))
-        new_states[address] = st
-        caps[address] = {"daily": dec["daily"], "providers": dec["providers"], "standby": dec["standby"],
-                         "stage": dec["stage"], "reason": dec["reason"]}
+        sname, schedule = _schedule_of(model, address, ipinfo)
+        if ipinfo.get("host") in unreachable:
+            cap = capacity.unreachable_cap(ipinfo.get("host"))
+            dec = dict(cap, action="unreachable", warm=False, rates={})
+            caps[address] = cap
+        else:
+            st, dec = plan_ip(schedule, states.get(address), ledgers.get(address), health.get(address),
+                              today_s, ipinfo.get("overrides") or {}, ipinfo.get("warmup_start"))
+            new_states[address] = st
+            caps[address] = _caps_entry(dec)
         ips_report[address] = dict(dec, tenant=ipinfo.get("tenant"), host=ipinfo.get("host"), schedule=sname)
         actions[dec["action"]] = actions.get(dec["action"], 0) + 1
-    report = {"date": today_s, "ips": ips_report, "capacity": pool_capacity(model, caps),
+    report = {"date": today_s, "ips": ips_report, "capacity": capacity.pool_capacity(model, caps),
               "actions": dict(sorted(actions.items()))}
     return new_states, caps, report
 
 
-def caps_from_states(model, states, health, today):
+def stored_cap(schedule, state):
+    """The caps the last plan of ``state`` deployed, from the state alone (the hourly quota sync
+    and the campaign gate read these): its daily cap -- never above its stage's volume -- and the
+    provider caps derived from it with the provider back-off that plan applied."""
+    stage_index = min(int(state["stage_index"]), len(schedule["stages"]))
+    try:
+        stored = max(0, int(state.get("daily") or 0))
+    except (TypeError, ValueError):
+        stored = 0
+    daily = min(stored, capacity.stage_volume(schedule, stage_index))
+    backoff = [p for p in (state.get("backoff") or []) if p in capacity.PROVIDERS]
+    return {"daily": daily,
+            "providers": capacity.provider_caps(schedule, daily, backoff, capacity.backoff_factor(schedule)),
+            "standby": daily == 0, "stage": None if stage_index >= len(schedule["stages"]) else stage_index + 1,
+            "reason": "as planned on %s (%s)" % (state.get("planned_on"), state.get("action"))}
+
+
+def caps_from_states(model, states, health, today, unreachable=None, refused=None):
     """Today's caps from the stored states, without planning (the hourly quota sync).
 
-    An IP keeps the cap its last plan gave it (``daily``), except that a standby from the
-    inventory override or from ``health`` takes effect at once (cap 0). An IP with no state yet
-    gets what a first plan would give it (stage 1, or 0 before its ``warmup_start``).
+    An IP keeps the caps its last plan deployed (:func:`stored_cap`: the same numbers PowerMTA
+    enforces, provider back-off included), except that a standby from the inventory override or
+    from ``health`` takes effect at once (cap 0). An IP with no state yet gets what a first plan
+    would give it (stage 1, or 0 before its ``warmup_start``). IPs on ``unreachable`` hosts get
+    cap 0 (:func:`capacity.unreachable_cap`). IPs whose stored state was ``refused`` by the
+    integrity check (``{ip: why}``) get cap 0 until the next plan repairs them: nothing unproven
+    from a host reaches MailWizz or the campaign gate.
     Returns the caps contract ``{ip: {"daily", "providers", "standby", "stage", "reason"}}``.
     """
     today_s = _as_date(today).isoformat()
     states = states or {}
     health = health or {}
+    unreachable = set(unreachable or ())
+    refused = refused or {}
     caps = {}
     for address in sorted(model.get("ips") or {}):
         ipinfo = model["ips"][address]
-        schedule = (model.get("schedules") or {}).get(_ip_schedule_name(model, ipinfo))
-        if schedule is None:
-            raise ValueError("IP %s: its schedule is not defined in the fleet model" % address)
+        _sname, schedule = _schedule_of(model, address, ipinfo)
+        if ipinfo.get("host") in unreachable:
+            caps[address] = capacity.unreachable_cap(ipinfo.get("host"))
+            continue
+        if address in refused:
+            caps[address] = dict(capacity.ip_cap(schedule, 0, True), stage=None, reason=(
+                "stored warmup state refused (%s): cap 0 until the next warmup or health run repairs it"
+                % refused[address]))
+            continue
         state = states.get(address)
         overrides = ipinfo.get("overrides") or {}
         if state is None or state.get("planned_on") is None:
             _st, dec = plan_ip(schedule, None, None, health.get(address), today_s, overrides,
                                ipinfo.get("warmup_start"))
-            caps[address] = {"daily": dec["daily"], "providers": dec["providers"], "standby": dec["standby"],
-                             "stage": dec["stage"], "reason": dec["reason"]}
+            caps[address] = _caps_entry(dec)
             continue
         validate_state(state)
-        stage_index = int(state["stage_index"])
-        stage = None if stage_index >= len(schedule["stages"]) else stage_index + 1
+        cap = stored_cap(schedule, state)
         ip_health = health.get(address) or {}
-        if overrides.get("standby") or ip_health.get("standby"):
-            why = "standby override" if overrides.get("standby") else (ip_health.get("reason") or "health: standby")
-            caps[address] = {"daily": 0, "providers": provider_caps(schedule, 0), "standby": True,
-                             "stage": stage, "reason": why}
-            continue
-        daily = int(state.get("daily") or 0)
-        caps[address] = {"daily": daily, "providers": provider_caps(schedule, daily),
-                         "standby": bool(state.get("standby")), "stage": stage,
-                         "reason": "as planned on %s (%s)" % (state["planned_on"], state.get("action"))}
+        start = ipinfo.get("warmup_start")
+        if overrides.get("standby") or ip_health.get("standby") or (start and today_s < _as_date(start).isoformat()):
+            why = ("standby override" if overrides.get("standby") else
+                   (ip_health.get("reason") or "health: standby") if ip_health.get("standby") else
+                   "warmup starts on %s: not sending before that day" % _as_date(start).isoformat())
+            cap = capacity.ip_cap(schedule, min(int(state["stage_index"]), len(schedule["stages"])), True,
+                                  reason=why)
+        caps[address] = cap
     return caps
-
-
-def pool_capacity(model, caps):
-    """{tenant: sum of daily over its non-standby IPs} (every tenant of the model, 0 if none)."""
-    out = {t: 0 for t in (model.get("tenants") or {})}
-    for address, ipinfo in (model.get("ips") or {}).items():
-        cap = caps.get(address)
-        tenant = ipinfo.get("tenant")
-        if cap is None or tenant is None:
-            continue
-        out.setdefault(tenant, 0)
-        if not cap.get("standby"):
-            out[tenant] += int(cap.get("daily") or 0)
-    return dict(sorted(out.items()))

@@ -16,10 +16,23 @@ description:
     C(fleet_state), that is the stored warmup states, health states and the accounting ledger), runs the
     warmup planner (C(plugins/module_utils/warmup.py)) and publishes the facts
     C(mailfleet_caps) (per IP the daily cap, per-provider caps, standby, stage, reason),
-    C(mailfleet_capacity) (per tenant, the pool capacity of the capacity contract),
-    C(mailfleet_plan) (the decisions and their reasons), C(mailfleet_states_by_host) (what to
-    store on each host after a successful deploy) and C(mailfleet_ledgers).
-  - IPs of hosts that could not be read get cap 0 for the run and no new state.
+    C(mailfleet_capacity) (per tenant, the pool capacity of the capacity contract,
+    C(plugins/module_utils/capacity.py)), C(mailfleet_plan) (the decisions and their reasons),
+    C(mailfleet_states_by_host) (what to store on each host after a successful deploy),
+    C(mailfleet_ledgers), C(mailfleet_state_problems) and C(mailfleet_state_events).
+  - IPs of hosts that could not be read get cap 0 for the run (caps, capacity, report and
+    metrics - action C(unreachable)) and no new state.
+  - 'State read from a host is evidence, not truth (C(plugins/module_utils/states.py)): each IP''s
+    warmup state is checked against its schedule, its C(warmup_start), today and the ledger. A
+    state that cannot be true (a stage beyond the schedule or beyond what its days of real sending
+    allow, a daily cap above its stage''s volume, dates in the future, C(stage_since) before
+    C(warmup_start)), an unreadable, empty or truncated file, and IPs not in the inventory are
+    refused: every problem is a warning naming the file, the IP and what is wrong, and a
+    C(state_corrupt) event in C(mailfleet_state_events) (the playbooks send them with
+    M(mailfleet.fleet.mailfleet_alert)). With O(mode=plan) a refused IP continues at the lowest
+    stage the evidence supports (its stage when only another field was wrong, else the first;
+    never from the calendar), holding that day; with O(mode=current) it counts 0 until a plan
+    repairs it. Unreadable health is never clean (the recorded standby is kept).'
   - Pure computation on the controller; never changes anything.
 version_added: "0.1.0"
 author: mailfleet
@@ -28,8 +41,9 @@ options:
     description:
       - C(plan) decides today's stage of every IP (the daily warmup run; planning twice on the
         same day gives the same result).
-      - C(current) only reads the caps the last plan stored (the hourly quota sync), applying
-        standby at once.
+      - C(current) only reads the caps the last plan deployed (the hourly quota sync and the
+        campaign gate) - the stored daily cap and provider back-off give exactly the numbers
+        PowerMTA enforces; a standby applies at once.
     type: str
     choices: [plan, current]
     default: plan
@@ -57,12 +71,19 @@ EXAMPLES = r"""
 
 RETURN = r"""
 missing_hosts:
-  description: PowerMTA hosts whose state could not be read this run.
+  description: PowerMTA hosts whose state could not be read this run (their IPs count 0).
   type: list
   elements: str
   returned: always
+state_problems:
+  description: What the integrity check refused, C([{host, kind, path, ip, problem}]) (C(ip) null for a whole file).
+  type: list
+  elements: dict
+  returned: on success
 ansible_facts:
-  description: mailfleet_caps, mailfleet_capacity, mailfleet_plan, mailfleet_states_by_host, mailfleet_ledgers.
+  description: >-
+    mailfleet_caps, mailfleet_capacity, mailfleet_plan, mailfleet_states_by_host, mailfleet_ledgers,
+    mailfleet_state_problems, mailfleet_state_events (state_corrupt alert events).
   type: dict
   returned: on success
 """

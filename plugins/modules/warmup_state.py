@@ -21,6 +21,14 @@ description:
   - 'With O(kind=health) the same is done for the health state of the host''s IPs (DNSBL listings,
     standby, clean-check streaks; see C(plugins/module_utils/health.py)),
     C({"version": 1, "ips": {ADDRESS: HEALTH}}) in C(health-state.json).'
+  - A read never trusts the file. An empty (0-byte) or truncated file, invalid JSON or another
+    version is corrupt, never "no state"; each IP's state is checked on its own. What cannot be
+    used is returned in RV(problems) (the whole file) and RV(refused) (per IP) instead of
+    RV(states); the controller (C(warmup_plan)) then checks the usable states against the
+    schedule, the warmup start and the ledger, and continues refused IPs conservatively.
+  - 'Health is never unknown-as-clean: with O(kind=health), the O(ips) whose health cannot be read
+    get a fail-closed health in RV(states) -- the standby their warmup state records (O(warmup_states);
+    standby when that is unknown too) with the clean-check count restarted.'
   - Runs on the PowerMTA host with the Python standard library only.
 version_added: "0.1.0"
 author: mailfleet
@@ -48,13 +56,26 @@ options:
     type: dict
   on_corrupt:
     description:
-      - What to do with O(state=read) when the file exists but is not a valid state file.
-      - C(fail) stops with an error naming the file; C(reset) returns empty states and
-        RV(corrupt=true) (the planner then starts every IP conservatively at its first stage
-        and the next write replaces the file).
+      - What to do with O(state=read) when the file exists but is not (entirely) a valid state file.
+      - C(fail) stops with an error naming the file and what is wrong; C(reset) returns what is
+        usable with RV(corrupt=true), RV(problems) and RV(refused) (the controller continues the
+        refused IPs conservatively, alerts, and the next write replaces the file).
     type: str
     choices: [fail, reset]
     default: fail
+  ips:
+    description:
+      - With O(kind=health) and O(state=read), the host's IPs; those whose health cannot be read
+        get a fail-closed health.
+    type: list
+    elements: str
+    default: []
+  warmup_states:
+    description:
+      - With O(kind=health) and O(state=read), the warmup states just read on the host (their
+        standby is kept when the health is unreadable).
+    type: dict
+    default: {}
   mode:
     description: Permissions of the written file.
     type: raw
@@ -100,9 +121,21 @@ exists:
   returned: always
   type: bool
 corrupt:
-  description: Whether the existing file was unreadable and ignored (O(on_corrupt=reset)).
+  description: Whether something in the existing file could not be used (O(on_corrupt=reset)).
   returned: always
   type: bool
+problems:
+  description: What is wrong with the file as a whole (then no state of it is used).
+  returned: always
+  type: list
+  elements: str
+  sample: ["the file is empty (0 bytes): a state file is never empty, it was truncated or not written completely"]
+refused:
+  description: Per IP, the states that could not be used and why (only what can lower a cap is kept).
+  returned: always
+  type: dict
+  sample: {"192.0.2.10": {"problems": ["state: stage_index must be an integer >= 0, got a string"],
+                          "salvage": {"standby": false}}}
 path:
   description: The state file.
   returned: always
@@ -115,10 +148,45 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write, parse_mode, read_text
-from ansible_collections.mailfleet.fleet.plugins.module_utils.health import dump_health_states, load_health_states
-from ansible_collections.mailfleet.fleet.plugins.module_utils.states import dump_states, load_states
+from ansible_collections.mailfleet.fleet.plugins.module_utils.health import dump_health_states
+from ansible_collections.mailfleet.fleet.plugins.module_utils.states import dump_states, read_health_file, read_state_file
 
-CODECS = {"warmup": (load_states, dump_states), "health": (load_health_states, dump_health_states)}
+DUMP = {"warmup": dump_states, "health": dump_health_states}
+
+
+def read(params, text):
+    """What the file holds: ``{"states", "refused", "problems"}`` (never raises)."""
+    if params["kind"] == "health":
+        return read_health_file(text, params["ips"], params["warmup_states"])
+    return read_state_file(text)
+
+
+def write(module, result, text):
+    """Replace the file with the given states (atomically, outside check mode), with a diff."""
+    p = module.params
+    try:
+        mode = parse_mode(p["mode"])
+        new_states = json.loads(json.dumps(p["states"]))  # what is written is what a later read returns
+        new_text = DUMP[p["kind"]](new_states)
+    except (TypeError, ValueError) as exc:
+        module.fail_json(msg="%s state %s: write refused, invalid states or mode: %s" % (p["kind"], p["path"], exc),
+                         **result)
+    changed = new_text != text
+    if text is not None and not changed:
+        try:
+            changed = (os.stat(p["path"]).st_mode & 0o7777) != mode
+        except OSError:
+            changed = True
+    result.update(changed=changed, states=new_states)
+    if module._diff:
+        result["diff"] = {"before": text if text is not None else "", "after": new_text,
+                          "before_header": p["path"], "after_header": p["path"]}
+    if changed and not module.check_mode:
+        try:
+            atomic_write(p["path"], new_text, mode, makedirs=True)
+        except OSError as exc:
+            module.fail_json(msg="%s state %s: write failed: %s" % (p["kind"], p["path"], exc), **result)
+    module.exit_json(**result)
 
 
 def main():
@@ -129,64 +197,28 @@ def main():
             path=dict(type="path", default="/var/lib/mailfleet/warmup-state.json"),
             states=dict(type="dict"),
             on_corrupt=dict(type="str", choices=["fail", "reset"], default="fail"),
+            ips=dict(type="list", elements="str", default=[]),
+            warmup_states=dict(type="dict", default={}),
             mode=dict(type="raw", default="0644"),
         ),
         required_if=[("state", "write", ("states",))],
         supports_check_mode=True,
     )
-    path = module.params["path"]
-    load, dump = CODECS[module.params["kind"]]
-    result = dict(changed=False, path=path, exists=False, corrupt=False, states={})
-
+    p = module.params
+    result = dict(changed=False, path=p["path"], exists=False, corrupt=False, states={}, problems=[], refused={})
     try:
-        text = read_text(path)
-        exists = text is not None
+        text = read_text(p["path"])
     except (OSError, UnicodeDecodeError) as exc:
-        module.fail_json(msg="%s state %s: cannot read the file: %s" % (module.params["kind"], path, exc), **result)
-    result["exists"] = exists
-
-    current = {}
-    if exists:
-        try:
-            current = load(text)
-        except ValueError as exc:
-            if module.params["state"] == "read" and module.params["on_corrupt"] == "fail":
-                module.fail_json(msg="%s state %s: corrupted state file (%s); fix or remove it, or "
-                                     "read it with on_corrupt=reset" % (module.params["kind"], path, exc), **result)
-            result["corrupt"] = True
-            current = {}
-
-    if module.params["state"] == "read":
-        result["states"] = current
-        module.exit_json(**result)
-
-    try:
-        mode = parse_mode(module.params["mode"])
-    except ValueError:
-        module.fail_json(msg="%s state %s: invalid mode %r" % (module.params["kind"], path, module.params["mode"]), **result)
-    try:
-        # Round-trip through JSON: what is written is exactly what a later read returns.
-        new_states = json.loads(json.dumps(module.params["states"]))
-        new_text = dump(new_states)
-    except (TypeError, ValueError) as exc:
-        module.fail_json(msg="%s state %s: write refused, invalid states: %s" % (module.params["kind"], path, exc), **result)
-
-    changed = new_text != text
-    if exists and not changed:
-        try:
-            changed = (os.stat(path).st_mode & 0o7777) != mode
-        except OSError:
-            changed = True
-    result["changed"] = changed
-    result["states"] = new_states
-    if module._diff:
-        result["diff"] = {"before": text if text is not None else "", "after": new_text,
-                          "before_header": path, "after_header": path}
-    if changed and not module.check_mode:
-        try:
-            atomic_write(path, new_text, mode, makedirs=True)
-        except OSError as exc:
-            module.fail_json(msg="%s state %s: write failed: %s" % (module.params["kind"], path, exc), **result)
+        module.fail_json(msg="%s state %s: cannot read the file: %s" % (p["kind"], p["path"], exc), **result)
+    found = read(p, text)
+    result.update(exists=text is not None, corrupt=bool(found["problems"] or found["refused"]), **found)
+    if p["state"] == "write":
+        write(module, result, text)
+    if result["corrupt"] and p["on_corrupt"] == "fail":
+        module.fail_json(msg="%s state %s: corrupted state file: %s; fix or remove it, or read it with "
+                             "on_corrupt=reset" % (p["kind"], p["path"], "; ".join(found["problems"] + [
+                                 "%s: %s" % (ip, "; ".join(r["problems"])) for ip, r in sorted(found["refused"].items())])),
+                         **result)
     module.exit_json(**result)
 
 

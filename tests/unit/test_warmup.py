@@ -8,7 +8,8 @@ import pytest
 from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import (
     DEFAULT_THRESHOLDS, THRESHOLD_KEYS, normalize_schedule)
 from ansible_collections.mailfleet.fleet.plugins.module_utils.states import dump_states, load_states
-from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_fleet, plan_ip, pool_capacity, provider_caps
+from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import pool_capacity, provider_caps
+from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_fleet, plan_ip
 
 D0 = datetime.date(2024, 5, 1)
 
@@ -260,9 +261,62 @@ def test_same_day_rerun_sees_new_health():
                                            "listed": ["zen.spamhaus.org"]}, day(7))
     assert d2["standby"] and d2["daily"] == 0
     assert "zen.spamhaus.org" in d2["reason"]
-    # and back to the first plan when the listing clears within the same day
+    # the standby is remembered: when the listing clears within the same day the IP resumes a
+    # stage below the one the day started at (stage 1 here), it does not get the day's advance back
     s3, d3 = plan_ip(sched(), s2, ledger, None, day(7))
-    assert (s3, d3) == (s1, d1)
+    assert d3["action"] == "resume" and d3["stage"] == 1 and d3["daily"] == 50
+    assert (s3, d3) != (s1, d1)
+
+
+def _listed(standby=True):
+    return {"standby": standby, "reason": "DNSBL listing" if standby else "",
+            "listed": ["zen.spamhaus.org"] if standby else []}
+
+
+def test_standby_that_starts_and_ends_within_a_day_steps_back():
+    """Issue 13.7: listed at 00h (standby at stage 2), clean at 04h, 08h and 12h: the 12h run
+    resumes one stage lower -- it used to re-plan from the day's start and advance to stage 3."""
+    state, decs, ledger = run(sched(), 14, full)
+    assert decs[-1]["stage"] == 2  # day 13: stage 2, 7 full days there by the end of day 13
+    today = day(14)
+    s00, d00 = plan_ip(sched(), state, ledger, _listed(), today)
+    assert d00["action"] == "standby" and d00["daily"] == 0
+    assert s00["base"]["standby"] and s00["base"]["standby_since"] == today
+    # 04h and 08h: still on standby (the health check waits for clean checks in a row)
+    s04, d04 = plan_ip(sched(), s00, ledger, _listed(), today)
+    s08, d08 = plan_ip(sched(), s04, ledger, _listed(), today)
+    assert (s08, d08) == (s04, d04) == (s00, d00)
+    # 12h: the health check lifts the standby; the same day
+    s12, d12 = plan_ip(sched(), s08, ledger, _listed(False), today)
+    assert d12["action"] == "resume" and d12["stage"] == 1 and d12["daily"] == 50
+    # the next day the same listing would have given the same stage
+    nxt_state, _ = plan_ip(sched(), state, ledger, _listed(), today)
+    _, nxt = plan_ip(sched(), nxt_state, ledger, _listed(False), day(15))
+    assert nxt["action"] == "resume" and nxt["stage"] == d12["stage"]
+    # later runs that day change nothing; a new listing the same day keeps the stage for resume
+    assert plan_ip(sched(), s12, ledger, _listed(False), today) == (s12, d12)
+    s16, d16 = plan_ip(sched(), s12, ledger, _listed(), today)
+    assert d16["standby"] and s16["stage_index"] == 1 and s16["standby_since"] == today
+    # and the day after, nothing of that day's standby is forgotten: it plans from stage 1
+    s_next, d_next = plan_ip(sched(), s12, ledger, _listed(False), day(15))
+    assert d_next["stage"] == 1 and d_next["action"] == "hold"
+
+
+def test_standby_override_within_a_day_is_remembered_too():
+    state, decs, ledger = run(sched(), 7, full)
+    s1, d1 = plan_ip(sched(), state, ledger, None, day(7), {"standby": True})
+    s2, d2 = plan_ip(sched(), s1, ledger, None, day(7), {})
+    assert d2["action"] == "resume" and d2["stage"] == 1
+    # a pin decided by the operator still ends the standby without the step back
+    s3, d3 = plan_ip(sched(), s1, ledger, None, day(7), {"pin_stage": 2})
+    assert d3["action"] == "pinned" and d3["stage"] == 2
+
+
+def test_new_ip_standby_within_its_first_day():
+    s1, d1 = plan_ip(sched(), None, {}, _listed(), day(0))
+    assert d1["standby"] and s1["base"]["standby"]
+    s2, d2 = plan_ip(sched(), s1, {}, _listed(False), day(0))
+    assert d2["action"] == "resume" and d2["stage"] == 1 and d2["daily"] == 50
 
 
 def test_step_back_on_hard_bounces_then_clean_window():

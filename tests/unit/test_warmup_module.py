@@ -100,6 +100,49 @@ def test_read_missing_valid_and_corrupt(tmp_path):
     assert path.read_text() == "{truncated"
 
 
+def test_read_empty_file_is_corrupt_not_absent_and_bad_ips_are_refused(tmp_path):
+    path = tmp_path / "warmup-state.json"
+    out = tmp_path / "out.json"
+    read = ("    - name: read\n      mailfleet.fleet.warmup_state:\n        path: %s\n        on_corrupt: %s\n"
+            "      register: r\n"
+            "    - name: save\n      ansible.builtin.copy:\n        dest: %s\n"
+            "        content: \"{{ r | to_json }}\"\n")
+    path.write_text("")
+    proc, recap = run_play(tmp_path, read % (path, "fail", out))
+    assert recap["failed"] == 1 and "the file is empty (0 bytes)" in proc.stdout
+    proc, recap = run_play(tmp_path, read % (path, "reset", out))
+    r = json.loads(out.read_text())
+    assert r["exists"] and r["corrupt"] and r["states"] == {} and "the file is empty" in r["problems"][0]
+    bad = dict(STATE, stage_index=-3)
+    path.write_text(json.dumps({"version": 1, "ips": {"192.0.2.10": STATE, "192.0.2.11": bad}}))
+    proc, recap = run_play(tmp_path, read % (path, "reset", out))
+    r = json.loads(out.read_text())
+    assert r["states"] == {"192.0.2.10": STATE} and r["problems"] == []
+    assert "stage_index must be an integer >= 0" in r["refused"]["192.0.2.11"]["problems"][0]
+
+
+def test_read_unreadable_health_is_fail_closed(tmp_path):
+    path = tmp_path / "health-state.json"
+    out = tmp_path / "out.json"
+    path.write_text('{"version": 1, "ips": {"192.0.2.10": {"standby": tr')
+    task = ("    - name: read\n      mailfleet.fleet.warmup_state:\n        kind: health\n        path: %s\n"
+            "        on_corrupt: reset\n        ips: [192.0.2.10, 192.0.2.11, 192.0.2.12]\n"
+            "        warmup_states: %s\n      register: r\n"
+            "    - name: save\n      ansible.builtin.copy:\n        dest: %s\n"
+            "        content: \"{{ r | to_json }}\"\n") % (
+        path, json.dumps({"192.0.2.10": dict(STATE, standby=True, standby_since="2024-05-08", daily=0),
+                          "192.0.2.11": STATE}), out)
+    proc, recap = run_play(tmp_path, task)
+    assert recap["failed"] == 0, proc.stdout
+    r = json.loads(out.read_text())
+    assert r["corrupt"] and "not valid JSON" in r["problems"][0]
+    h = r["states"]
+    assert h["192.0.2.10"]["standby"] and h["192.0.2.10"]["clean_streak"] == 0  # the recorded standby is kept
+    assert not h["192.0.2.11"]["standby"]  # it was sending: unknown is not a listing
+    assert h["192.0.2.12"]["standby"]  # nothing known at all: standby until the health check sees it clean
+    assert all("health state unreadable" in h[ip]["reason"] for ip in h)
+
+
 def test_write_refuses_invalid_states(tmp_path):
     path = tmp_path / "warmup-state.json"
     proc, recap = run_play(tmp_path, write_task(path, {"192.0.2.10": {"stage_index": "high"}}))

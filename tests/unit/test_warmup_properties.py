@@ -129,3 +129,35 @@ def test_rerun_from_previous_state_is_idempotent(schedule, events):
     for n, before, state, dec, ledger, health in simulate(schedule, events, {}, None):
         today = (D0 + datetime.timedelta(days=n)).isoformat()
         assert plan_ip(schedule, before, ledger, health, today, {}) == (state, dec)
+
+
+day_runs = st.lists(st.booleans(), min_size=1, max_size=5)  # health standby at each run of the day
+
+
+@SETTINGS
+@given(schedules(), st.lists(day_runs, min_size=1, max_size=40), st.sampled_from([{}, {}, {"hold": True}]))
+def test_standby_within_a_day_is_remembered(schedule, days, overrides):
+    """Several runs a day with health flapping: once a run of the day put the IP on standby, no
+    later run of that day ends above the day's starting stage minus resume_step_back (it never
+    advances that day), and re-running any run is a no-op."""
+    state, ledger = None, {}
+    step = schedule["thresholds"]["resume_step_back"]
+    for n, runs in enumerate(days):
+        today = (D0 + datetime.timedelta(days=n)).isoformat()
+        start = state["stage_index"] if state is not None else 0
+        was_standby = bool(state and state["standby"])
+        went_standby = False
+        dec = None
+        for listed in runs:
+            health = {"standby": listed, "reason": "test", "listed": ["zen.spamhaus.org"] if listed else []}
+            state, dec = plan_ip(schedule, state, ledger, health, today, overrides)
+            assert plan_ip(schedule, state, ledger, health, today, overrides) == (state, dec)
+            went_standby = went_standby or dec["action"] == "standby"
+            if went_standby and not was_standby and not dec["standby"]:
+                assert dec["action"] == "resume"
+                assert state["stage_index"] <= max(0, start - step)
+            if went_standby:
+                assert state["stage_index"] <= start
+        if dec["daily"]:
+            ledger[today] = {"gmail": {"delivered": dec["daily"], "hard_bounce": 0, "soft_bounce": 0,
+                                       "deferred": 0, "complaint": 0}}

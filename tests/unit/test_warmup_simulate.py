@@ -82,6 +82,27 @@ def test_blacklisted_standby_then_resume_lower(sim):
     assert rows[34]["action"] == "resume" and rows[34]["stage"] == rows[29]["stage"] - 1
 
 
+def test_standby_within_a_day_resumes_lower_the_same_day(sim):
+    """Issue 13.7 through the real health engine: listed at 00h on the day the IP would advance,
+    clean from 04h; the 12h run resumes one stage lower and nothing advances that day."""
+    rows = rows_of(sim.run_scenario("listed-for-hours"))
+    before, day = rows[34], rows[35]
+    assert [r["action"] for r in day["runs"]] == ["standby"] * 3 + ["resume"] * 3
+    assert [r["hour"] for r in day["runs"] if r["action"] == "resume"][0] == 12
+    assert day["stage"] == before["stage"] - 1 and day["cap"] < before["cap"]
+    assert not any(r["action"] == "advance" for r in day["runs"])
+    assert 0 < day["sent"] <= day["cap"] // 2 + 1  # nothing sent while on standby (00h-12h)
+    # the same listing clearing the next day gives the same stage
+    variant = dict(sim.SCENARIOS["listed-for-hours"], dnsbl=lambda d, h: "listed" if d == 35 else "clean")
+    sim.SCENARIOS["listed-overnight"] = variant
+    try:
+        night = rows_of(sim.run_scenario("listed-overnight"))
+    finally:
+        del sim.SCENARIOS["listed-overnight"]
+    resumed = [r for r in night[36]["runs"] if r["action"] == "resume"]
+    assert resumed and resumed[0]["stage"] == day["stage"]
+
+
 def test_pause_rewarms(sim):
     rows = rows_of(sim.run_scenario("pause-30-days"))
     rewarm = [r for r in rows if r["action"] == "rewarm"]

@@ -1,0 +1,320 @@
+# -*- coding: utf-8 -*-
+"""The capacity contract: every number PowerMTA, MailWizz, the campaign gate, the report and the
+metrics must agree on, defined once.
+
+Pure Python, standard library only, no import from the rest of mailfleet (it is the base the
+planner, the renderer, the MailWizz bridge, the reports, the metrics and modules running on
+PowerMTA hosts build on).
+
+Definitions
+-----------
+* **providers** -- :data:`PROVIDERS`: ``gmail``, ``microsoft``, ``yahoo``, ``other``.
+* **outcomes** -- :data:`OUTCOMES`, the ledger counters the planner reads, per day x IP x provider:
+  ``delivered``, ``hard_bounce``, ``soft_bounce``, ``deferred``, ``complaint``, and
+  ``async_bounce`` (read with ``.get``: older ledgers lack it) -- the part of the bounces that
+  are remote (``rb``) bounces of messages the ledger also counted as ``delivered`` when the MX
+  accepted them. Other counters (``remote_status``, ``deferred_queue``, reply ``classes``) are
+  not volume.
+* **attempted** = ``delivered + hard_bounce + soft_bounce - async_bounce``: messages that reached
+  a final outcome, each once (what PowerMTA counts against ``max-msg-rate``). Deferrals are
+  attempts of messages still queued; they are counted again when the message is delivered or
+  bounced, so never in volume.
+* **delivered** = ``delivered - async_bounce``: accepted and not bounced back later.
+* **sending day** -- a day with ``attempted + deferred > 0`` (:func:`is_sending`).
+* **fill volume** -- what counts toward a warmup stage's fill (:func:`fill_volume`): today
+  ``attempted``.
+* **rates** (:func:`rates`): ``hard_bounce = hard_bounce / attempted`` (remote bounces included),
+  ``complaint = complaint / delivered`` (Gmail's spam rate is relative to delivered mail),
+  ``deferral = deferred / (attempted + deferred)``; ``None`` when there is nothing to divide by or
+  fewer messages than the ``min_volume`` the caller judges on.
+
+Caps (the caps contract, ``docs/DEVELOPMENT.md``)
+-------------------------------------------------
+``caps = {ip: {"daily", "providers": {p: int}, "standby", "stage", "reason"}}`` plus
+``"unreachable": True`` for an IP whose host could not be read this run.
+
+* :func:`stage_volume` -- the daily volume of a stage (``full_rate`` once warm);
+* :func:`provider_caps` -- the per-provider caps of a daily cap, the provider back-off applied:
+  the only place provider caps are clamped;
+* :func:`ip_cap` -- an IP's caps entry from its stage, standby and back-off (the planner and the
+  stored-state reader both call it, so PowerMTA and MailWizz get the same numbers);
+* :func:`unreachable_cap` -- the entry of an IP whose host was not reachable: 0;
+* :func:`effective_daily` / :func:`effective_provider_caps` -- what a caps entry allows today
+  (0 when standby, unreachable, missing or negative);
+* :func:`pool_capacity` / :func:`host_pool_capacity` -- a tenant's capacity (sum of its IPs'
+  effective daily caps), over the fleet and per PowerMTA host;
+* :func:`remaining_today` -- what the campaign gate may still inject today.
+"""
+from __future__ import absolute_import, division, print_function
+
+import math
+
+__metaclass__ = type
+
+#: The mailbox providers, in the order every table uses.
+PROVIDERS = ("gmail", "microsoft", "yahoo", "other")
+#: The ledger counters of the capacity contract (per day x IP x provider).
+OUTCOMES = ("delivered", "hard_bounce", "soft_bounce", "deferred", "complaint")
+#: The part of the bounces already counted as delivered (remote bounces); not in older ledgers.
+ASYNC = "async_bounce"
+#: Rate names (keys of :func:`rates`).
+RATES = ("hard_bounce", "complaint", "deferral")
+
+
+# --------------------------------------------------------------------------------------------
+# Volume and rates
+# --------------------------------------------------------------------------------------------
+def _count(value):
+    """A ledger counter as a non-negative int (anything unreadable counts 0)."""
+    try:
+        value = int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+    return value if value > 0 else 0
+
+
+def attempted(counters):
+    """``delivered + hard_bounce + soft_bounce - async_bounce`` of one ``{outcome: n}`` mapping."""
+    return day_totals({"": counters})["attempted"]
+
+
+def delivered(counters):
+    """``delivered - async_bounce`` of one ``{outcome: n}`` mapping."""
+    tot = day_totals({"": counters})
+    return tot["delivered"] - tot[ASYNC]
+
+
+def day_totals(day):
+    """One ledger day ``{provider: {outcome: n}}`` -> the raw ``{outcome: n}`` (``async_bounce``
+    included) plus ``attempted``."""
+    out = dict.fromkeys(OUTCOMES + (ASYNC,), 0)
+    for rec in (day or {}).values():
+        rec = rec or {}
+        for k in OUTCOMES + (ASYNC,):
+            out[k] += _count(rec.get(k))
+    # a remote bounce cannot outnumber what was counted (a damaged ledger never adds volume)
+    out[ASYNC] = min(out[ASYNC], out["delivered"], out["hard_bounce"] + out["soft_bounce"])
+    out["attempted"] = out["delivered"] + out["hard_bounce"] + out["soft_bounce"] - out[ASYNC]
+    return out
+
+
+def _fields(totals):
+    """(attempted, delivered, hard_bounce, deferred, complaint) of a :func:`day_totals` mapping
+    or a :class:`Tally` (read by attribute: the planner's hot path); delivered is net of the
+    remote bounces."""
+    if isinstance(totals, dict):
+        return (totals["attempted"], totals["delivered"] - totals.get(ASYNC, 0), totals["hard_bounce"],
+                totals["deferred"], totals["complaint"])
+    return (totals.attempted, totals.delivered - totals.remote_bounced, totals.hard_bounce, totals.deferred,
+            totals.complaint)
+
+
+def is_sending(totals):
+    """A sending day: something was attempted or deferred (:func:`day_totals` or a :class:`Tally`)."""
+    att, _dlv, _hb, dfr, _cp = _fields(totals)
+    return att + dfr > 0
+
+
+def fill_volume(totals):
+    """What counts toward a warmup stage's fill (``fill_ratio`` x the stage volume): attempted.
+
+    Bounces count because they used the cap (PowerMTA counts them against ``max-msg-rate``);
+    rates are judged separately. This is the one place that decides what "filled" means."""
+    return _fields(totals)[0]
+
+
+def rates(totals, min_volume=0):
+    """``{"hard_bounce", "complaint", "deferral"}`` of ``totals`` (:func:`day_totals` or a
+    :class:`Tally`); a rate is ``None`` below ``min_volume`` messages (attempted, or attempted +
+    deferred for the deferral rate) or with nothing to divide by."""
+    att, dlv, hb, dfr, cp = _fields(totals)
+    judged = att >= min_volume and att > 0
+    tries = att + dfr
+    return {
+        "hard_bounce": hb / att if judged else None,
+        "complaint": cp / dlv if judged and dlv > 0 else None,
+        "deferral": dfr / tries if tries >= min_volume and tries > 0 else None,
+    }
+
+
+class Tally:
+    """A running sum of ledger counters (the planner adds thousands of days: kept lean)."""
+
+    __slots__ = ("delivered", "hard_bounce", "soft_bounce", "deferred", "complaint", "async_bounce")
+
+    def __init__(self):
+        self.delivered = self.hard_bounce = self.soft_bounce = self.deferred = self.complaint = 0
+        self.async_bounce = 0
+
+    def add(self, rec):
+        """Add one ``{outcome: n}`` mapping (the ledger's non-negative integers)."""
+        g = rec.get
+        self.delivered += g("delivered", 0) or 0
+        self.hard_bounce += g("hard_bounce", 0) or 0
+        self.soft_bounce += g("soft_bounce", 0) or 0
+        self.deferred += g("deferred", 0) or 0
+        self.complaint += g("complaint", 0) or 0
+        self.async_bounce += g("async_bounce", 0) or 0
+        return self
+
+    def add_day(self, day):
+        """Add every provider of one ledger day."""
+        for rec in (day or {}).values():
+            self.add(rec or {})
+        return self
+
+    def merge(self, other):
+        self.delivered += other.delivered
+        self.hard_bounce += other.hard_bounce
+        self.soft_bounce += other.soft_bounce
+        self.deferred += other.deferred
+        self.complaint += other.complaint
+        self.async_bounce += other.async_bounce
+        return self
+
+    @property
+    def remote_bounced(self):
+        """The remote bounces of delivered mail (never more than was counted)."""
+        return min(self.async_bounce, self.delivered, self.hard_bounce + self.soft_bounce)
+
+    @property
+    def attempted(self):
+        return self.delivered + self.hard_bounce + self.soft_bounce - self.remote_bounced
+
+    def __getitem__(self, key):
+        """``tally["attempted"]``: a Tally reads like :func:`day_totals`' mapping."""
+        if key in OUTCOMES or key in ("attempted", ASYNC):
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def totals(self):
+        """The same mapping as :func:`day_totals`."""
+        return {"delivered": self.delivered, "hard_bounce": self.hard_bounce, "soft_bounce": self.soft_bounce,
+                "deferred": self.deferred, "complaint": self.complaint,
+                ASYNC: self.remote_bounced, "attempted": self.attempted}
+
+    def rates(self, min_volume=0):
+        return rates(self, min_volume)
+
+
+def tenant_attempted(model, ledgers, day):
+    """``{tenant: attempted on day}`` over the tenants' IPs (every tenant of the model)."""
+    out = {name: 0 for name in (model.get("tenants") or {})}
+    for address, ipinfo in (model.get("ips") or {}).items():
+        tenant = ipinfo.get("tenant")
+        if tenant is None:
+            continue
+        out[tenant] = out.get(tenant, 0) + day_totals(((ledgers or {}).get(address) or {}).get(day))["attempted"]
+    return dict(sorted(out.items()))
+
+
+# --------------------------------------------------------------------------------------------
+# An IP's caps
+# --------------------------------------------------------------------------------------------
+def stage_volume(schedule, stage_index):
+    """Daily volume of 0-based ``stage_index`` of a normalised schedule (``full_rate`` once warm)."""
+    stages = schedule["stages"]
+    if stage_index >= len(stages):
+        return schedule.get("full_rate") or stages[-1]["volume"]
+    return stages[stage_index]["volume"]
+
+
+def provider_caps(schedule, daily, backoff=None, factor=0.5):
+    """Per-provider caps for ``daily``: the smallest of daily, share x daily (floored) and cap,
+    for every provider (``daily`` when the schedule does not limit a provider); providers in
+    ``backoff`` are then multiplied by ``factor`` (floored). Never above ``daily``, never < 0."""
+    daily = max(0, int(daily))
+    out = {}
+    conf = schedule.get("providers") or {}
+    for prov in PROVIDERS:
+        spec = conf.get(prov) or {}
+        cap = daily
+        if spec.get("share") is not None:
+            cap = min(cap, int(math.floor(spec["share"] * daily + 1e-9)))
+        if spec.get("cap") is not None:
+            cap = min(cap, int(spec["cap"]))
+        if backoff and prov in backoff:
+            cap = int(math.floor(cap * factor + 1e-9))
+        out[prov] = max(0, cap)
+    return out
+
+
+def backoff_factor(schedule):
+    """The schedule's ``provider_backoff`` threshold (the factor of a backed-off provider)."""
+    return (schedule.get("thresholds") or {}).get("provider_backoff", 0.5)
+
+
+def ip_cap(schedule, stage_index, standby=False, backoff=None, reason=""):
+    """The caps entry of an IP at 0-based ``stage_index``: its stage's volume (0 on standby) and
+    its provider caps with the back-off of the providers in ``backoff``."""
+    n = len(schedule["stages"])
+    daily = 0 if standby else stage_volume(schedule, stage_index)
+    return {"daily": daily, "providers": provider_caps(schedule, daily, backoff, backoff_factor(schedule)),
+            "standby": bool(standby), "stage": None if stage_index >= n else stage_index + 1, "reason": reason}
+
+
+def unreachable_cap(host):
+    """The caps entry of an IP whose host could not be read this run: nothing is known, so 0."""
+    return {"daily": 0, "providers": dict.fromkeys(PROVIDERS, 0), "standby": False, "stage": None,
+            "unreachable": True,
+            "reason": "host %s was not reachable this run: cap 0, its state is kept as it was" % host}
+
+
+def effective_daily(cap):
+    """What a caps entry allows today: 0 when missing, on standby, unreachable or negative."""
+    if not cap or cap.get("standby") or cap.get("unreachable"):
+        return 0
+    try:
+        return max(0, int(cap.get("daily") or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def effective_provider_caps(cap):
+    """``{provider: cap}`` a caps entry allows today, each at most :func:`effective_daily`
+    (a provider the entry does not name gets the daily cap)."""
+    daily = effective_daily(cap)
+    given = (cap or {}).get("providers") or {}
+    out = {}
+    for prov in PROVIDERS:
+        try:
+            value = int(given.get(prov, daily))
+        except (TypeError, ValueError):
+            value = 0
+        out[prov] = max(0, min(value, daily))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Pool capacity
+# --------------------------------------------------------------------------------------------
+def _placed(model, caps):
+    """``(tenant, host, cap)`` for every IP of the model that has a caps entry."""
+    for address, ipinfo in sorted((model.get("ips") or {}).items()):
+        cap = (caps or {}).get(address)
+        tenant = ipinfo.get("tenant")
+        if cap is not None and tenant is not None:
+            yield tenant, ipinfo.get("host"), cap
+
+
+def pool_capacity(model, caps):
+    """``{tenant: sum of its IPs' effective daily caps}`` (every tenant of the model, 0 if none)."""
+    out = {t: 0 for t in (model.get("tenants") or {})}
+    for tenant, _host, cap in _placed(model, caps):
+        out[tenant] = out.get(tenant, 0) + effective_daily(cap)
+    return dict(sorted(out.items()))
+
+
+def host_pool_capacity(model, caps):
+    """``{tenant: {host: sum of the effective daily caps of its IPs on that host}}`` for every
+    tenant x host that carries IPs of the tenant (the rows add up to :func:`pool_capacity`)."""
+    out = {}
+    for tenant, host, cap in _placed(model, caps):
+        row = out.setdefault(tenant, {})
+        row[host] = row.get(host, 0) + effective_daily(cap)
+    return {t: dict(sorted(h.items())) for t, h in sorted(out.items())}
+
+
+def remaining_today(capacity, sent):
+    """What a tenant may still inject today: its capacity minus what it already attempted, >= 0."""
+    return max(0, int(capacity or 0) - int(sent or 0))
