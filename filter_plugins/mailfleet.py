@@ -7,13 +7,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity, fleet, health, pmta_render
-
-
-def mailfleet_pmta_config(model, host, caps, settings=None, smtp_passwords=None):
-    """The PowerMTA configuration text of ``host``. The model carries no secret: the SMTP
-    passwords come from ``lookup('mailfleet.fleet.smtp_passwords')`` (read literally)."""
-    return pmta_render.render_config(fleet.with_smtp_passwords(model, smtp_passwords), host, caps, settings)
+from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity, health, pmta_render
 
 
 def mailfleet_dkim_keys(model, host, dkim_dir, base):
@@ -98,7 +92,6 @@ def mailfleet_planner_health(ips):
 class FilterModule(object):
     def filters(self):
         return {
-            "mailfleet_pmta_config": mailfleet_pmta_config,
             "mailfleet_dkim_keys": mailfleet_dkim_keys,
             "mailfleet_caps_table": mailfleet_caps_table,
             "mailfleet_observed": mailfleet_observed,

@@ -23,10 +23,12 @@ options: {}
 """
 
 EXAMPLES = r"""
-- name: Render the PowerMTA configuration with the SMTP passwords
-  mailfleet.fleet.pmta_config:
-    path: /etc/pmta/config
-    content: "{{ model | mailfleet_pmta_config(inventory_hostname, caps, settings, lookup('mailfleet.fleet.smtp_passwords')) }}"
+# The PowerMTA configuration needs no lookup: the action plugin mailfleet.fleet.pmta_config reads
+# the passwords itself (plugin_utils/secrets.py). A template that needs them:
+- name: Check that every tenant has an SMTP password (without printing any)
+  ansible.builtin.assert:
+    that: lookup('mailfleet.fleet.smtp_passwords') | length == mailfleet_tenants | length
+  no_log: true
 """
 
 RETURN = r"""

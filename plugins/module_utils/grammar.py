@@ -44,8 +44,13 @@ _ZERO_WIDTH_BIDI = frozenset(
 )
 
 
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*\Z")
+
+
 def bad_char(text):
     """The first character of ``text`` in the forbidden class, or None."""
+    if _PRINTABLE_ASCII.match(text):  # the common case, without a loop in Python
+        return None
     for ch in text:
         code = ord(ch)
         if code < 0x20 or code == 0x7F or 0x80 <= code <= 0x9F:
@@ -611,4 +616,34 @@ def header_value(value, what="header value", max_len=998):
     text(value, what, max_len)
     if value != value.strip(" "):
         raise GrammarError(what, "%s starts or ends with a space" % _shown(value))
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# PowerMTA-only value classes (the rendering chokepoint, plugins/plugin_utils/pmta_template.py)
+# ---------------------------------------------------------------------------------------------
+HTTP_ACCESS_LEVELS = ("none", "monitor", "monitor,deny-logs", "operator", "admin")
+# PowerMTA v5.0 guide §3.3.10.55: '#' starts a comment anywhere on a line, quotes or not; a line
+# that starts with '<' is a tag. Neither can sit inside a configuration value.
+PMTA_VALUE_FORBIDDEN = '#<>'
+
+
+def http_access_level(value, what="http_access.level"):
+    """An ``http-access`` level (guide §3.3.1.36.3): none, monitor[,deny-logs], operator, admin."""
+    _string(value, what, "an access level (%s)" % ", ".join(HTTP_ACCESS_LEVELS))
+    if value not in HTTP_ACCESS_LEVELS:
+        raise GrammarError(what, "%s is not an access level; expected one of %s" % (
+            _shown(value), ", ".join(HTTP_ACCESS_LEVELS)))
+    return value
+
+
+def pmta_password(value, what="password"):
+    """An SMTP password as a PowerMTA ``password`` line can hold it: :func:`password`, and no
+    ``#`` (PowerMTA reads the rest of the line as a comment, quoted or not), ``<`` or ``>``.
+    The message never contains the value."""
+    password(value, what)
+    for ch in value:
+        if ch in PMTA_VALUE_FORBIDDEN:
+            raise GrammarError(what, "contains %r, which a PowerMTA configuration line cannot hold (%s)" % (
+                ch, "'#' starts a comment, even inside quotes" if ch == "#" else "'<' and '>' delimit blocks"))
     return value

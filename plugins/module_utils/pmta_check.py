@@ -4,7 +4,8 @@
 Standard library only: it runs on PowerMTA hosts inside the ``pmta_config`` module, on the staged
 file, before it replaces the live configuration (``pmta test config`` only checks the live file).
 
-It checks what the PowerMTA v5.0 User's Guide defines (section 3.3): balanced ``<tag> … </tag>``
+It checks what the PowerMTA v5.0 User's Guide defines (section 3.3): the line grammar (see
+:func:`parse`, which is also what the renderer's parse-back check reads), balanced ``<tag> … </tag>``
 blocks, directives known in each context, IP and host syntax of ``smtp-source-host``, rate and
 boolean syntax, pool members and ``default-virtual-mta`` targets defined, a pool never named like a
 VirtualMTA, ``<smtp-user>`` sources defined, DKIM key files present and readable, included files
@@ -16,6 +17,24 @@ import glob
 import ipaddress
 import os
 import re
+
+from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import (
+    KEYWORD_RE,
+    RATE_RE,
+    VMTA_RE,
+    GrammarError,
+    bad_char,
+    cidr,
+    describe_char,
+    dkim_selector,
+    email,
+    hostname,
+    http_access_level,
+    listener,
+    mx_pattern,
+    port,
+    smtp_user,
+)
 
 __metaclass__ = type
 
@@ -138,13 +157,23 @@ BOOLEAN = _W("""
 always-allow-relaying process-x-virtual-mta allow-mailmerge dkim-sign use-starttls require-starttls
 smtp-service require-auth allow-auth allow-starttls disable-mx-rollup run-as-root
 """)
-RATE = _W("max-msg-rate max-smtp-msg-rate backoff-max-msg-rate source-ip-max-msg-rate max-connect-rate")
-RATE_RE = re.compile(r"^(unlimited|0|\d+/(\d+)?(d|day|h|hr|m|min|s|sec))$")
-NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-HOST_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]"
-                     r"[A-Za-z0-9-]{0,61}[A-Za-z0-9]\.?$")
-TAG_RE = re.compile(r"^<(/?)([A-Za-z][A-Za-z0-9-]*)(?:\s+([^>]*?))?\s*>$")
-INCLUDABLE = {None, "source", "domain", "virtual-mta"}
+RATE = _W("max-msg-rate max-smtp-msg-rate backoff-max-msg-rate source-ip-max-msg-rate max-connect-rate "
+          "max-cold-virtual-mta-msg")
+INCLUDABLE = {None, "source", "domain", "virtual-mta", "smtp-pattern-list"}
+# Directives that may appear several times in one block (lists); any other one twice in the same
+# block is refused: PowerMTA would keep the last, and a second `source` or `password` is what an
+# injected line looks like.
+REPEATABLE = _W("""
+postmaster smtp-listener http-access http-api-key include domain-key virtual-mta mx reply mail-from
+rcpt-to header smtp-source-host relay-domain relay-address name-server alias spool remove-header
+domain-macro address address-file domain map-header-to-field pattern-list
+""")
+# Blocks whose directives hold regular expressions, where '<' and '>' are ordinary characters.
+PATTERN_BLOCKS = {"smtp-pattern-list", "pattern-list", "rewrite-list"}
+# Blocks that take no argument; every other block takes exactly one.
+NO_ARG_BLOCKS = {"mx-rollup-list", "bounce-processor", "feedback-loop-processor", "dns", "transmissions-api"}
+TAG_RE = re.compile(r"\A<(/?)([A-Za-z][A-Za-z0-9-]*)(?:[ \t]+([^<>]*?))?[ \t]*>\Z")
+AUTH_METHODS = ("password", "system", "certificate")
 
 
 class Problem:
@@ -157,32 +186,138 @@ class Problem:
         return "%s:%d: %s" % (self.path, self.line, self.message)
 
 
+class Node:
+    """One parsed element: a ``directive`` (``name``, ``args``) or a ``block`` (``name`` is the
+    tag, ``args`` its argument, ``children`` what it holds). ``line`` is where it starts, ``end``
+    where it ends (the closing tag of a block)."""
+
+    __slots__ = ("kind", "name", "args", "line", "end", "children")
+
+    def __init__(self, kind, name, args, line):
+        self.kind, self.name, self.args, self.line, self.end = kind, name, args, line, line
+        self.children = [] if kind == "block" else None
+
+    def __repr__(self):
+        return "Node(%r, %r, %r, line %d)" % (self.kind, self.name, self.args, self.line)
+
+
 def split_words(text):
-    """Split a directive line into words, honouring double quotes."""
+    """Split a directive line (comment already removed) into words, honouring double quotes.
+
+    Returns ``(words, problem)``. A quote may only open a word and close it (``"two words"``);
+    a quote inside a word, an unbalanced quote, an empty quoted word or a TAB inside quotes is a
+    problem (PowerMTA has no escape for them in values mailfleet writes)."""
     words, cur, quoted, had = [], [], False, False
+    prev = " "
     for ch in text:
         if ch == '"':
+            if not quoted and prev not in " \t":
+                return words, "double quote inside a word"
             quoted = not quoted
             had = True
-        elif ch.isspace() and not quoted:
+        elif quoted and ch == "\t":
+            return words, "TAB inside a quoted value"
+        elif ch in " \t" and not quoted:
             if cur or had:
+                if had and not cur:
+                    return words, "empty quoted value"
                 words.append("".join(cur))
             cur, had = [], False
         else:
+            if had and not quoted:
+                return words, "text right after a closing double quote"
             cur.append(ch)
+        prev = ch
+    if quoted:
+        return words, "unbalanced double quote"
     if cur or had:
+        if had and not cur:
+            return words, "empty quoted value"
         words.append("".join(cur))
-    return words, quoted
+    return words, None
 
 
-def _strip_comment(line):
-    quoted = False
-    for i, ch in enumerate(line):
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "#" and not quoted:
-            return line[:i]
-    return line
+def _line_bad_char(raw):
+    """The first character PowerMTA's line grammar cannot hold (TAB is whitespace), or None."""
+    return bad_char(raw.replace("\t", " "))
+
+
+def parse(text, display="config"):
+    """Parse configuration text into a tree. Returns ``(nodes, problems)``.
+
+    The one PowerMTA syntax reader of mailfleet: the checker walks its tree, and the renderer's
+    parse-back check compares it with the host view. Strict where PowerMTA's guide is silent:
+    lines end at LF only; any other control, line-separator, invisible or non-ASCII space
+    character is refused (comments included); ``#`` starts a comment wherever it is, even inside
+    quotes (guide §3.1 and §3.3.10.55); a line starting with ``<`` is a tag and nothing else;
+    ``<`` and ``>`` appear in no directive outside pattern blocks; blocks must balance.
+    """
+    problems = []
+    nodes = []
+    stack = []
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for number, raw in enumerate(lines, 1):
+        bad = _line_bad_char(raw)
+        if bad is not None:
+            problems.append(Problem(display, number, "contains %s, which a PowerMTA configuration line cannot hold"
+                                    % describe_char(bad)))
+            continue
+        line = raw.split("#", 1)[0].strip(" \t")
+        if not line:
+            continue
+        context = stack[-1].name if stack else None
+        if line.startswith("<"):
+            _tag(line, display, number, stack, nodes, problems)
+            continue
+        if ("<" in line or ">" in line) and context not in PATTERN_BLOCKS:
+            problems.append(Problem(display, number, "'<' or '>' inside a directive line"))
+            continue
+        words, problem = split_words(line)
+        if problem:
+            problems.append(Problem(display, number, problem))
+            continue
+        name = words[0].lower()
+        if not KEYWORD_RE.match(name):
+            problems.append(Problem(display, number, "malformed directive name %r" % words[0]))
+            continue
+        if len(words) < 2:
+            problems.append(Problem(display, number, "%s needs a value" % name))
+            continue
+        node = Node("directive", name, words[1:], number)
+        (stack[-1].children if stack else nodes).append(node)
+    while stack:
+        node = stack.pop()
+        problems.append(Problem(display, node.line, "<%s> is never closed" % node.name))
+    return nodes, problems
+
+
+def _tag(line, display, number, stack, nodes, problems):
+    match = TAG_RE.match(line)
+    if not match:
+        problems.append(Problem(display, number, "malformed tag %r" % line))
+        return
+    closing, tag, arg = match.group(1), match.group(2).lower(), (match.group(3) or "")
+    args, problem = split_words(arg)
+    if problem:
+        problems.append(Problem(display, number, "<%s%s>: %s" % ("/" if closing else "", tag, problem)))
+        return
+    if closing:
+        if args:
+            problems.append(Problem(display, number, "</%s> takes no argument" % tag))
+        if not stack:
+            problems.append(Problem(display, number, "</%s> closes nothing" % tag))
+        elif stack[-1].name != tag:
+            problems.append(Problem(display, number, "</%s> found where </%s> (opened at line %d) was expected" % (
+                tag, stack[-1].name, stack[-1].line)))
+            stack.pop().end = number
+        else:
+            stack.pop().end = number
+        return
+    node = Node("block", tag, args, number)
+    (stack[-1].children if stack else nodes).append(node)
+    stack.append(node)
 
 
 class ConfigChecker:
@@ -191,13 +326,15 @@ class ConfigChecker:
     ``root_prefix`` is prepended to absolute paths found in the config before they are looked up on
     disk (to check a host's config copied under a local directory); ``extra_directives`` lets an
     operator allow directives of a newer PowerMTA release than the guide this checker follows;
-    ``assume_present`` names files about to be deployed with the config (check mode).
+    ``assume_present`` names files about to be deployed with the config (check mode);
+    ``check_files=False`` checks no file at all (the controller, before the text is sent).
     """
 
-    def __init__(self, root_prefix="", extra_directives=(), assume_present=()):
+    def __init__(self, root_prefix="", extra_directives=(), assume_present=(), check_files=True):
         self.root_prefix = root_prefix.rstrip("/")
         self.extra = frozenset(extra_directives)
         self.assume_present = frozenset(assume_present)
+        self.check_files = check_files
         self.problems = []
         self.vmtas = {}
         self.pools = {}
@@ -230,62 +367,69 @@ class ConfigChecker:
         self.check_text(text, display)
         return self
 
-    def check_text(self, text, display, stack=None):
-        stack = [] if stack is None else stack
-        base_depth = len(stack)
-        for number, raw in enumerate(text.splitlines(), 1):
-            line = _strip_comment(raw).strip()
-            if not line:
-                continue
-            if line.startswith("<"):
-                self._tag(line, display, number, stack)
-                continue
-            words, open_quote = split_words(line)
-            if open_quote:
-                self.add(display, number, "unbalanced double quote")
-                continue
-            context = stack[-1][0] if stack else None
-            self._directive(words, display, number, context, stack)
-        while len(stack) > base_depth:
-            tag, _arg, where = stack.pop()
-            self.add(display, where, "<%s> is never closed" % tag)
+    def check_text(self, text, display, context=None, parent=None):
+        nodes, problems = parse(text, display)
+        self.problems.extend(problems)
+        self.walk(nodes, display, context, parent)
         return self
 
-    def _tag(self, line, display, number, stack):
-        match = TAG_RE.match(line)
-        if not match:
-            self.add(display, number, "malformed tag %r" % line)
-            return
-        closing, tag, arg = match.group(1), match.group(2).lower(), (match.group(3) or "").strip()
-        context = stack[-1][0] if stack else None
-        if closing:
-            if not stack:
-                self.add(display, number, "</%s> closes nothing" % tag)
-            elif stack[-1][0] != tag:
-                self.add(display, number, "</%s> found where </%s> (opened at line %d) was expected" % (
-                    tag, stack[-1][0], stack[-1][2]))
-                stack.pop()
-            else:
-                stack.pop()
-            return
+    def walk(self, nodes, display, context=None, parent=None):
+        seen = {}
+        for node in nodes:
+            if node.kind == "block":
+                self._block(node, display, context)
+                self.walk(node.children, display, node.name, node)
+                continue
+            if node.name in seen and node.name not in REPEATABLE:
+                self.add(display, node.line, "%s is set twice in %s (also at line %d)" % (
+                    node.name, "<%s>" % context if context else "the global context", seen[node.name]))
+            seen.setdefault(node.name, node.line)
+            self._directive(node.name, node.args, display, node.line, context, parent)
+
+    def _block(self, node, display, context):
+        tag, number = node.name, node.line
         allowed_blocks = CONTEXTS.get(context, (set(), set()))[1]
         if tag not in CONTEXTS:
             self.add(display, number, "unknown block <%s>" % tag)
         elif tag not in allowed_blocks:
             self.add(display, number, "<%s> is not allowed inside <%s>" % (tag, context or "global"))
-        if tag in ("virtual-mta", "virtual-mta-pool", "source", "smtp-user", "domain", "acct-file",
-                   "smtp-listener") and not arg:
-            self.add(display, number, "<%s> needs an argument" % tag)
-        if tag == "virtual-mta" and arg:
+        if tag in NO_ARG_BLOCKS:
+            if node.args:
+                self.add(display, number, "<%s> takes no argument" % tag)
+            return
+        if tag == "acct-file" and node.args and node.args[0].startswith("|"):
+            return  # a pipe to a program, with its arguments (guide §11)
+        if len(node.args) != 1:
+            self.add(display, number, "<%s> needs one argument, got %d" % (tag, len(node.args)))
+            return
+        arg = node.args[0]
+        if tag == "virtual-mta":
             self._define(self.vmtas, arg, display, number, "VirtualMTA")
-        elif tag == "virtual-mta-pool" and arg:
+        elif tag == "virtual-mta-pool":
             self._define(self.pools, arg, display, number, "VirtualMTA pool")
-        elif tag == "source" and arg:
+        elif tag == "source":
             self._define(self.sources, arg, display, number, "source")
-        stack.append((tag, arg, number))
+        elif tag == "smtp-user":
+            self._value(smtp_user, arg, display, number, "<smtp-user>")
+
+    def _value(self, check, value, display, number, what):
+        try:
+            check(value, what)
+            return True
+        except GrammarError as exc:
+            self.add(display, number, str(exc))
+            return False
 
     def _define(self, table, name, display, number, what):
-        if not NAME_RE.match(name) and what != "source":
+        if what == "source":
+            # an IP address or network, a name, or a reserved {name}
+            if not (name.startswith("{") and name.endswith("}") and VMTA_RE.match(name[1:-1])):
+                try:
+                    cidr(name, "<source>")
+                except GrammarError:
+                    if not VMTA_RE.match(name):
+                        self.add(display, number, "<source %s>: expected an IP address, a CIDR network or a name" % name)
+        elif not VMTA_RE.match(name):
             self.add(display, number, "invalid %s name %r" % (what, name))
         if name in table:
             self.add(display, number, "%s %s is defined twice (first at %s:%d)" % (
@@ -293,21 +437,20 @@ class ConfigChecker:
         else:
             table[name] = (display, number)
 
-    def _directive(self, words, display, number, context, stack):
-        name = words[0].lower()
-        args = words[1:]
+    def _directive(self, name, args, display, number, context, parent):
         allowed = CONTEXTS.get(context, (frozenset(), set()))[0]
         if name not in allowed and name not in self.extra:
             self.add(display, number, "unknown directive %r in %s" % (
                 name, "<%s>" % context if context else "the global context"))
             return
         if name == "include":
-            self._include(args, display, number, context, stack)
+            self._include(args, display, number, context, parent)
             return
-        if name in BOOLEAN and args and args[0].lower() not in ("yes", "no", "true", "false"):
-            self.add(display, number, "%s expects yes|no|true|false, got %r" % (name, args[0]))
+        if name in BOOLEAN and (len(args) != 1 or args[0].lower() not in ("yes", "no", "true", "false")):
+            self.add(display, number, "%s expects yes|no|true|false, got %r" % (name, " ".join(args)))
         if name in RATE:
-            if not args or not RATE_RE.match(args[0]):
+            if len(args) != 1 or not RATE_RE.match(args[0]) and not (
+                    name == "max-cold-virtual-mta-msg" and all(RATE_RE.match(a) for a in args[0].split(","))):
                 self.add(display, number, "%s expects unlimited, 0 or N/[M]{d|h|m|s}, got %r" % (
                     name, " ".join(args)))
         if name == "smtp-source-host":
@@ -316,7 +459,7 @@ class ConfigChecker:
             if len(args) != 1:
                 self.add(display, number, "virtual-mta expects one VirtualMTA name")
             else:
-                self.pool_members.append((args[0], stack[-1][1], display, number))
+                self.pool_members.append((args[0], parent.args[0] if parent.args else "", display, number))
         elif name == "default-virtual-mta":
             if len(args) != 1:
                 self.add(display, number, "default-virtual-mta expects one name")
@@ -326,7 +469,7 @@ class ConfigChecker:
             if len(args) != 1:
                 self.add(display, number, "source expects one source name")
             else:
-                self.user_sources.append((args[0], stack[-1][1], display, number))
+                self.user_sources.append((args[0], parent.args[0] if parent.args else "", display, number))
         elif name == "cold-virtual-mta":
             if len(args) != 1:
                 self.add(display, number, "cold-virtual-mta expects one VirtualMTA name")
@@ -335,13 +478,29 @@ class ConfigChecker:
         elif name == "domain-key":
             self._domain_key(args, display, number)
         elif name == "mx":
-            if len(args) < 2 or not args[1].endswith(".rollup"):
+            if not (2 <= len(args) <= 3 and args[1].endswith(".rollup") and args[2:] in ([], ["rollup-by-ip"])):
                 self.add(display, number, "mx expects 'mx PATTERN NAME.rollup [rollup-by-ip]'")
+            else:
+                self._value(mx_pattern, args[0], display, number, "mx")
         elif name == "smtp-listener":
-            if not args or not re.match(r"^[^:\s]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$", args[0]):
-                self.add(display, number, "smtp-listener expects ADDRESS:PORT, got %r" % " ".join(args))
-        elif name == "password" and context == "smtp-user" and not args:
-            self.add(display, number, "password needs a value")
+            if self._value(listener, args[0], display, number, "smtp-listener") and (
+                    len(args) > 2 or args[1:] and not re.match(r"\Asource=[^\s=]+\Z", args[1])):
+                self.add(display, number, "smtp-listener expects 'ADDRESS:PORT [source=NAME]', got %r" % " ".join(args))
+        elif name == "http-access":
+            if len(args) != 2:
+                self.add(display, number, "http-access expects 'CIDR LEVEL', got %r" % " ".join(args))
+            else:
+                self._value(cidr, args[0], display, number, "http-access")
+                self._value(http_access_level, args[1], display, number, "http-access")
+        elif name == "http-mgmt-port":
+            self._value(port, args[0], display, number, "http-mgmt-port")
+        elif name == "postmaster":
+            self._value(email, args[0], display, number, "postmaster")
+        elif name == "authentication-method" and args[0] not in AUTH_METHODS:
+            self.add(display, number, "authentication-method expects one of %s, got %r" % (
+                ", ".join(AUTH_METHODS), args[0]))
+        elif name == "password" and context == "smtp-user" and len(args) != 1:
+            self.add(display, number, "password expects one value (quote a password with spaces)")
 
     def _source_host(self, args, display, number):
         if len(args) != 2:
@@ -354,17 +513,22 @@ class ConfigChecker:
                 ipaddress.ip_address(args[0])
         except ValueError:
             self.add(display, number, "smtp-source-host: %r is not an IP address (the IP comes first)" % args[0])
-        if not HOST_RE.match(args[1]):
+        try:
+            hostname(args[1], "smtp-source-host")
+        except GrammarError:
             self.add(display, number, "smtp-source-host: %r is not a valid host name" % args[1])
 
     def _domain_key(self, args, display, number):
         parts = "".join(args).split(",")
-        if len(parts) != 3 or not all(parts):
+        if len(args) != 1 or len(parts) != 3 or not all(parts):
             self.add(display, number, "domain-key expects SELECTOR,DOMAIN,FILE, got %r" % " ".join(args))
             return
-        path = self._disk(parts[2])
-        if parts[2] in self.assume_present:
+        self._value(dkim_selector, parts[0], display, number, "domain-key selector")
+        if parts[1] != "*":
+            self._value(hostname, parts[1], display, number, "domain-key domain")
+        if not self.check_files or parts[2] in self.assume_present:
             return
+        path = self._disk(parts[2])
         if not os.path.isfile(path):
             self.add(display, number, "DKIM key file %s does not exist" % parts[2])
         elif not os.access(path, os.R_OK):
@@ -378,14 +542,14 @@ class ConfigChecker:
             if "-----BEGIN" not in head:
                 self.add(display, number, "DKIM key file %s is not a PEM private key" % parts[2])
 
-    def _include(self, args, display, number, context, stack):
+    def _include(self, args, display, number, context, parent):
         if context not in INCLUDABLE:
             self.add(display, number, "include is not allowed inside <%s>" % context)
             return
         if len(args) != 1:
             self.add(display, number, "include expects one file name or pattern")
             return
-        if args[0] in self.assume_present:
+        if not self.check_files or args[0] in self.assume_present:
             return
         pattern = self._disk(args[0])
         matches = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
@@ -404,7 +568,7 @@ class ConfigChecker:
             except (IOError, OSError, UnicodeDecodeError) as exc:
                 self.add(display, number, "cannot read included file %s: %s" % (args[0], exc))
                 continue
-            self.check_text(text, args[0] if not self.root_prefix else path, stack)
+            self.check_text(text, args[0] if not self.root_prefix else path, context, parent)
             self._seen_files.discard(real)
 
     def finish(self):
@@ -413,11 +577,9 @@ class ConfigChecker:
             if name in self.vmtas:
                 self.add(where[0], where[1], "pool %s has the same name as a VirtualMTA (%s:%d)" % (
                     name, self.vmtas[name][0], self.vmtas[name][1]))
-        membership = {}
         for member, pool, display, number in self.pool_members:
             if member not in self.vmtas:
                 self.add(display, number, "pool %s lists VirtualMTA %s, which is not defined" % (pool, member))
-            membership.setdefault(member, set()).add(pool)
         for target, display, number in self.default_vmtas:
             if target not in self.vmtas and target not in self.pools:
                 self.add(display, number, "default-virtual-mta %s names no VirtualMTA or pool" % target)
@@ -441,8 +603,10 @@ def check_config(path, root_prefix="", extra_directives=(), display=None):
     return [str(p) for p in checker.finish()]
 
 
-def check_text(text, display, extra_directives=(), assume_present=()):
-    """Check configuration text that is not on disk yet (included files are read from disk)."""
-    checker = ConfigChecker(extra_directives=extra_directives, assume_present=assume_present)
+def check_text(text, display, extra_directives=(), assume_present=(), check_files=True):
+    """Check configuration text that is not on disk yet (included files are read from disk,
+    unless ``check_files`` is false)."""
+    checker = ConfigChecker(extra_directives=extra_directives, assume_present=assume_present,
+                            check_files=check_files)
     checker.check_text(text, display)
     return [str(p) for p in checker.finish()]

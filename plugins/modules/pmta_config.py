@@ -30,7 +30,10 @@ description:
     concurrent C(warmup.yml) and C(health.yml), for example); check mode takes no lock.
   - Nothing is written when the content is unchanged and nothing is owed, or in check mode. In diff
     mode the diff shows the configuration with SMTP passwords masked.
-  - Runs on the PowerMTA host; Python standard library only. The sequence lives in
+  - The configuration is made on the controller by the action plugin of the same name, from
+    O(render) -- host view, template with typed filters, parse-back check -- and only a text that
+    holds exactly the host view is sent to the host (as O(content)). The module itself runs on the
+    PowerMTA host; Python standard library only. The deploy sequence lives in
     C(plugins/module_utils/pmta_deploy.py).
 version_added: "0.1.0"
 author: mailfleet
@@ -39,8 +42,23 @@ options:
     description: The live PowerMTA configuration file.
     type: path
     default: /etc/pmta/config
+  render:
+    description:
+      - What to render, on the controller (consumed by the action plugin, never sent to the host)
+        with the keys C(model) (the fleet model), C(caps) (today's caps per IP), C(settings) (the
+        role's settings), C(host) (default the inventory host), C(template) (path of the Jinja2
+        template), C(roots) and C(host_paths) (path variables the role uses on the host, checked
+        before anything is created there).
+      - The action plugin requires it; the module never receives it.
+    type: dict
+  render_only:
+    description: Render and check on the controller only; nothing is sent to the host.
+    type: bool
+    default: false
   content:
-    description: The new configuration text. It contains SMTP passwords, so it is never logged.
+    description:
+      - The configuration text, set by the action plugin from O(render) after its checks; a task
+        cannot give it. It contains SMTP passwords, so it is never logged.
     type: str
     required: true
   owner:
@@ -104,17 +122,23 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Deploy the rendered configuration
+- name: Render and check on the controller only (nothing reaches the host)
   mailfleet.fleet.pmta_config:
+    render:
+      model: "{{ hostvars['localhost']['mailfleet_model'] }}"
+      caps: "{{ hostvars['localhost']['mailfleet_caps'] }}"
+    render_only: true
+
+- name: Deploy the configuration (reload even if only the DKIM keys changed)
+  mailfleet.fleet.pmta_config:
+    render:
+      model: "{{ hostvars['localhost']['mailfleet_model'] }}"
+      caps: "{{ hostvars['localhost']['mailfleet_caps'] }}"
+      settings: {postmaster: postmaster@example.com}
     path: /etc/pmta/config
-    content: "{{ lookup('ansible.builtin.file', 'rendered.conf') }}"
     group: pmta
     mode: "0640"
     journal: /var/lib/mailfleet/pmta-reload.journal
-
-- name: Reload after the DKIM keys changed even if the config did not
-  mailfleet.fleet.pmta_config:
-    content: "{{ rendered }}"
     reload: always
 """
 
@@ -189,6 +213,9 @@ from ansible_collections.mailfleet.fleet.plugins.module_utils.pmta_render import
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", default="/etc/pmta/config"),
+    # render and render_only are consumed by the action plugin (which sets content); documented here
+    render=dict(type="dict", no_log=True),
+    render_only=dict(type="bool", default=False),
     content=dict(type="str", required=True, no_log=True),
     owner=dict(type="str"),
     group=dict(type="str"),
@@ -209,6 +236,8 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = dict(module.params)
     environment = params.pop("environment")
+    for key in ("render", "render_only"):  # the action plugin's, never the host's
+        params.pop(key)
     request = pmta_deploy.Request(**params)
     before = None
     if module._diff:

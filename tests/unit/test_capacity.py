@@ -12,6 +12,7 @@ from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import (
     OUTCOMES, PROVIDERS, Tally, attempted, day_totals, delivered, effective_daily, effective_provider_caps,
     fill_volume, host_pool_capacity, ip_cap, is_sending, pool_capacity, provider_caps, rates,
     remaining_today, stage_volume, tenant_attempted, unreachable_cap)
+from ansible_collections.mailfleet.fleet.plugins.plugin_utils import pmta_template
 
 from fleetdata import raw
 
@@ -223,7 +224,7 @@ def test_quota_sync_uses_exactly_the_deployed_numbers():
     # what PowerMTA enforces
     deployed = {}
     for host in m["hosts"]:
-        deployed.update(_rendered(pmta_render.render_config(m, host, caps)))
+        deployed.update(_rendered(pmta_template.render_host(m, host, caps)[0]))  # the one renderer
     # what the hourly quota sync reads back from the stored states
     current = warmup.caps_from_states(m, states, {}, _day(11))
     for ip in m["ips"]:

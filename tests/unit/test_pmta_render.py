@@ -1,6 +1,7 @@
 """The PowerMTA renderer: structure, isolation, caps, standby, cold VMTAs, determinism, secrets."""
 from ansible_collections.mailfleet.fleet.plugins.module_utils import fleet, pmta_render
 from ansible_collections.mailfleet.fleet.plugins.module_utils.pmta_check import check_text
+from ansible_collections.mailfleet.fleet.plugins.plugin_utils import pmta_template
 
 from fleetdata import caps_for, raw
 
@@ -8,7 +9,17 @@ from fleetdata import caps_for, raw
 def model():
     m, errors = fleet.build_model(raw())
     assert not errors
-    return fleet.with_smtp_passwords(m, {"alpha": "alpha secret"})
+    return m
+
+
+def passwords(_m):
+    """The SMTP passwords: a separate input of the view (the model carries no secret)."""
+    return {"alpha": "alpha secret"}
+
+
+def render(m, host, caps, settings=None):
+    """The configuration text through the one chokepoint (view, template, parse-back)."""
+    return pmta_template.render_host(m, host, caps, settings, passwords(m))[0]
 
 
 def block(text, tag, name):
@@ -27,7 +38,7 @@ def check(m, host, text):
 
 def test_one_vmta_per_ip_one_pool_per_tenant_and_isolated_users():
     m = model()
-    text = pmta_render.render_config(m, "pmta-1", caps_for(m))
+    text = render(m, "pmta-1", caps_for(m))
     assert check(m, "pmta-1", text) == []
     assert "smtp-source-host 192.0.2.1 mta1.alpha.example.com" in block(text, "virtual-mta", "alpha-192-0-2-1")
     assert members(text, "alpha-pool") == ["alpha-192-0-2-1", "alpha-192-0-2-2"]
@@ -47,7 +58,7 @@ def test_one_vmta_per_ip_one_pool_per_tenant_and_isolated_users():
 
 def test_caps_and_provider_caps_are_enforced_per_vmta():
     m = model()
-    text = pmta_render.render_config(m, "pmta-1", caps_for(m, daily=200, stage=2))
+    text = render(m, "pmta-1", caps_for(m, daily=200, stage=2))
     vmta = block(text, "virtual-mta", "alpha-192-0-2-1")
     assert "max-smtp-msg-rate 200/d" in vmta
     assert "<domain gmail.rollup>\n        max-msg-rate 100/d" in vmta
@@ -58,11 +69,11 @@ def test_caps_and_provider_caps_are_enforced_per_vmta():
 def test_standby_leaves_the_pool_and_a_pool_never_goes_empty():
     m = model()
     caps = caps_for(m, **{"192.0.2.1": {"daily": 0, "standby": True}})
-    text = pmta_render.render_config(m, "pmta-1", caps)
+    text = render(m, "pmta-1", caps)
     assert members(text, "alpha-pool") == ["alpha-192-0-2-2"]
     assert "max-smtp-msg-rate 0\n" in block(text, "virtual-mta", "alpha-192-0-2-1")
     caps = caps_for(m, **{"198.51.100.1": {"daily": 0, "standby": True}})
-    text = pmta_render.render_config(m, "pmta-1", caps)
+    text = render(m, "pmta-1", caps)
     assert members(text, "beta-pool") == ["beta-198-51-100-1"]  # kept, at rate 0: nothing is sent
     assert "max-smtp-msg-rate 0\n" in block(text, "virtual-mta", "beta-198-51-100-1")
     assert check(m, "pmta-1", text) == []
@@ -71,7 +82,7 @@ def test_standby_leaves_the_pool_and_a_pool_never_goes_empty():
 def test_warming_ip_goes_through_the_cold_vmta_of_a_warm_one():
     m = model()
     caps = caps_for(m, **{"192.0.2.1": {"daily": 1000, "stage": None}})
-    text = pmta_render.render_config(m, "pmta-1", caps)
+    text = render(m, "pmta-1", caps)
     warm = block(text, "virtual-mta", "alpha-192-0-2-1")
     assert "cold-virtual-mta alpha-192-0-2-2" in warm
     assert "max-cold-virtual-mta-msg 50/day" in warm
@@ -82,8 +93,249 @@ def test_warming_ip_goes_through_the_cold_vmta_of_a_warm_one():
 def test_rendering_is_deterministic_and_secrets_are_masked():
     m = model()
     caps = caps_for(m)
-    first = pmta_render.render_config(m, "pmta-1", caps)
-    assert first == pmta_render.render_config(model(), "pmta-1", dict(reversed(list(caps.items()))))
+    first = render(m, "pmta-1", caps)
+    assert first == render(model(), "pmta-1", dict(reversed(list(caps.items()))))
     assert 'password "alpha secret"' in first
     masked = pmta_render.mask_secrets(first)
     assert "alpha secret" not in masked and "    password ********" in masked
+
+
+# ---------------------------------------------------------------------------------------------
+# The host view: pure data, no Ansible objects, no decision left to the template
+# ---------------------------------------------------------------------------------------------
+def _walk(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk(item)
+    else:
+        yield value
+
+
+def test_the_host_view_is_plain_data_and_never_shows_a_password():
+    m = model()
+    view = pmta_render.host_view(m, "pmta-1", caps_for(m), None, passwords(m))
+    leaves = list(_walk(view))
+    assert all(isinstance(v, (pmta_render.Field, bool)) or v is None for v in leaves)
+    fields = [v for v in leaves if isinstance(v, pmta_render.Field)]
+    assert all(type(f.value) in (str, int) for f in fields)
+    password = [f for f in fields if f.kind == "password"][0]
+    assert "alpha secret" not in repr(password) and password.what == "mailfleet_tenants.alpha.smtp_password"
+    # the model carries no password to the view: only the separate input does
+    assert not [f for f in _walk(pmta_render.host_view(m, "pmta-1", caps_for(m))) if getattr(f, "kind", "") == "password"]
+
+
+def test_without_sending_ips_the_config_is_still_complete():
+    m = model()
+    m["hosts"]["pmta-3"] = {"ips": []}
+    text = render(m, "pmta-3", {})
+    assert "# Host pmta-3: no sending IPs\n" in text and "<virtual-mta " not in text
+    assert text.endswith("include /etc/pmta/local.conf\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Parse-back: the text must hold exactly the view
+# ---------------------------------------------------------------------------------------------
+RELAY_BLOCK = "\n</smtp-user>\n<source 0/0>\n    always-allow-relaying yes\n</source>\n<smtp-user x>\n    password y"
+
+
+def _render_error(m, host, caps, pw=None, settings=None, template=None):
+    try:
+        pmta_template.render_host(m, host, caps, settings, passwords(m) if pw is None else pw, template)
+    except pmta_template.RenderError as exc:
+        return str(exc)
+    raise AssertionError("the configuration was rendered")
+
+
+def _bypass(monkeypatch, kind):
+    """Make the grammar of ``kind`` let anything through (filter and expected tree alike)."""
+    original = pmta_render.format_value
+    monkeypatch.setattr(pmta_render, "format_value",
+                        lambda field: field.value if field.kind == kind else original(field))
+
+
+def test_a_password_that_smuggles_a_relay_past_a_bypassed_grammar_is_caught(monkeypatch):
+    m = model()
+    secret = "Hunter2-secret" + RELAY_BLOCK
+    _bypass(monkeypatch, "password")  # the grammar missed it
+    message = _render_error(m, "pmta-1", caps_for(m), {"alpha": secret})
+    assert message.startswith("host pmta-1: the rendered configuration does not hold exactly the host view")
+    assert "rendered config:51: a line that comes from an SMTP password (not shown) relays without authentication" \
+        in message
+    assert "line 49: a line that comes from an SMTP password (not shown) is not in the host view" in message
+    for piece in ("Hunter2-secret", "always-allow-relaying", "password y"):
+        assert piece not in message, message
+
+
+def test_a_host_name_that_smuggles_a_directive_past_a_bypassed_grammar_is_caught(monkeypatch):
+    m = model()
+    host = "pmta-1\nalways-allow-relaying yes\n#"
+    m["hosts"][host] = m["hosts"].pop("pmta-1")
+    _bypass(monkeypatch, "comment")
+    message = _render_error(m, host, caps_for(m))
+    assert "the global context relays without authentication" in message
+    assert "line 3: always-allow-relaying yes is not in the host view" in message
+
+
+def test_a_ptr_name_that_opens_a_block_past_a_bypassed_grammar_is_caught(monkeypatch):
+    m = model()
+    m["hosts"]["pmta-1"]["ips"][0]["hostname"] = "mta1.alpha.example.com\n<source 10.0.0.0/8>\nsmtp-service yes\n</source>"
+    _bypass(monkeypatch, "hostname")
+    message = _render_error(m, "pmta-1", caps_for(m))
+    assert "<source> is not allowed inside <virtual-mta>" in message
+    assert "<source 10.0.0.0/8> in <virtual-mta alpha-192-0-2-1> is not in the host view" in message
+
+
+def test_a_listener_that_adds_an_argument_past_a_bypassed_grammar_is_caught(monkeypatch):
+    m = model()
+    _bypass(monkeypatch, "listener")
+    message = _render_error(m, "pmta-1", caps_for(m), settings={"smtp_listeners": ["0.0.0.0:25 source=mailfleet-beta"]})
+    assert "smtp-listener 0.0.0.0:25 source=mailfleet-beta is not in the host view" in message
+
+
+def test_a_filter_that_lets_a_value_through_unchecked_is_caught(monkeypatch):
+    m = model()
+    monkeypatch.setitem(pmta_template.FILTERS, "pmta_password", lambda field: pmta_template.Checked(field.value))
+    pmta_template._COMPILED.clear()
+    try:
+        message = _render_error(m, "pmta-1", caps_for(m), {"alpha": "Hunter2-secret" + RELAY_BLOCK})
+    finally:
+        pmta_template._COMPILED.clear()
+    assert "relays without authentication" in message
+    assert "the host view holds a value its grammar refuses: mailfleet_tenants.alpha.smtp_password: contains " \
+           "U+000A (LINE FEED)" in message
+    assert "Hunter2" not in message and "password y" not in message
+
+
+def _tampered(m, old, new, count=1):
+    view = pmta_render.host_view(m, "pmta-1", caps_for(m), None, passwords(m))
+    text = pmta_template.render_view(view)
+    assert old in text
+    return pmta_render.parse_back(text.replace(old, new, count), view, "config"), text
+
+
+def test_an_extra_directive_is_caught():
+    problems, _text = _tampered(model(), "    allow-mailmerge no\n    smtp-service yes\n",
+                                "    allow-mailmerge no\n    smtp-service yes\n    allow-auth yes\n")
+    assert problems == ["line 45: allow-auth yes in <source mailfleet-alpha> is not in the host view"], problems
+
+
+def test_a_missing_directive_is_caught():
+    problems, _text = _tampered(model(), "    process-x-virtual-mta no\n    allow-mailmerge no\n    smtp-service yes\n",
+                                "    allow-mailmerge no\n    smtp-service yes\n")
+    assert problems == ["process-x-virtual-mta no in <source mailfleet-alpha> is missing (the host view has it)"]
+
+
+def test_a_moved_changed_or_extra_block_is_caught():
+    m = model()
+    problems, _t = _tampered(m, "max-smtp-msg-rate 50/d", "max-smtp-msg-rate 500/d")
+    assert "line 58: max-smtp-msg-rate 500/d in <virtual-mta alpha-192-0-2-1> is not in the host view" in problems
+    assert "max-smtp-msg-rate 50/d in <virtual-mta alpha-192-0-2-1> is missing (the host view has it)" in problems
+    problems, _t = _tampered(m, "include /etc/pmta/local.conf\n", "<source 10.0.0.0/8>\n    always-allow-relaying yes\n"
+                             "</source>\ninclude /etc/pmta/local.conf\n")
+    assert any("<source 10.0.0.0/8> relays without authentication, but pmta_config_relay_sources does not list it"
+               in p for p in problems), problems
+    problems, _t = _tampered(m, "    password \"alpha secret\"\n", "")
+    assert problems == ["password ******** in <smtp-user alpha> is missing (the host view has it)"]
+
+
+def test_relay_sources_the_view_defines_pass_and_none_other():
+    m = model()
+    text = render(m, "pmta-1", caps_for(m), {"relay_sources": ["10.1.0.0/16"]})
+    assert "<source 10.1.0.0/16>\n    always-allow-relaying yes\n" in text
+    for everything in ("0/0", "0.0.0.0/0", "::/0"):
+        message = _render_error(m, "pmta-1", caps_for(m), settings={"relay_sources": [everything]})
+        assert "pmta_config_relay_sources[0]: %s would make PowerMTA an open relay" % everything in message
+    message = _render_error(m, "pmta-1", caps_for(m), settings={"http_access": [{"source": "0/0", "level": "admin"}]})
+    assert "pmta_config_http_access[0]: admin access for 0/0 would let any address control PowerMTA" in message
+
+
+# ---------------------------------------------------------------------------------------------
+# The template: typed filters only, nothing printed raw, layout checked against the view
+# ---------------------------------------------------------------------------------------------
+def _template_variant(tmp_path, old, new):
+    with open(pmta_template.DEFAULT_TEMPLATE) as handle:
+        source = handle.read()
+    assert old in source
+    path = tmp_path / "config.j2"
+    path.write_text(source.replace(old, new))
+    return str(path)
+
+
+def test_a_template_that_prints_a_raw_value_is_refused(tmp_path):
+    m = model()
+    variant = _template_variant(tmp_path, "{{ t.password | pmta_password }}", "{{ t.password.value }}")
+    message = _render_error(m, "pmta-1", caps_for(m), template=variant)
+    assert message == "host pmta-1: template bug: the template prints str without a typed filter"
+    variant = _template_variant(tmp_path, "{{ v.hostname | pmta_hostname }}", "{{ v.hostname | pmta_path }}")
+    message = _render_error(m, "pmta-1", caps_for(m), template=variant)
+    assert "host pmta-1: template bug: host pmta-1: mailfleet_ips[192.0.2.1].hostname is a hostname value, " \
+           "printed with the filter for path" == message
+
+
+def test_a_template_that_adds_or_drops_a_directive_is_refused(tmp_path):
+    m = model()
+    variant = _template_variant(tmp_path, "    allow-mailmerge no\n</source>\n\n{% endfor %}",
+                                "    allow-mailmerge no\n</source>\n\n{% endfor %}\nrelay-domain example.com\n")
+    message = _render_error(m, "pmta-1", caps_for(m), settings={"relay_sources": ["10.1.0.0/16"]}, template=variant)
+    assert "relay-domain would let clients relay; the host view has no such directive" in message
+    variant = _template_variant(tmp_path, "    smtp-service yes\n</source>\n<smtp-user", "</source>\n<smtp-user")
+    message = _render_error(m, "pmta-1", caps_for(m), template=variant)
+    assert "smtp-service yes in <source mailfleet-alpha> is missing (the host view has it)" in message
+
+
+def test_settings_are_read_strictly():
+    m = model()
+    cases = [
+        ({"postmastr": "a@example.com"}, "_pmta_config_settings.postmastr: unknown setting"),
+        ({"acct": {"record": "d"}}, "pmta_config_acct.record: unknown key"),
+        ({"paths": {"spool_dir": "/x"}}, "pmta_config_spool_dir" if False else "_pmta_config_settings.paths.spool_dir"),
+        ({"smtp_listeners": "0.0.0.0:25"}, "pmta_config_smtp_listeners: expected a list, got a string"),
+        ({"http_access": [{"source": "10.0.0.0/8"}]}, "pmta_config_http_access[0]: expected a mapping with exactly"),
+        ({"http_mgmt_port": "8080 x"}, "pmta_config_http_mgmt_port: expected a TCP port number"),
+        ({"domain_defaults": {"dkim-sign": "maybe"}}, "pmta_config_domain_defaults.dkim-sign: expected yes, no, true or false"),
+        ({"domain_defaults": "x"}, "pmta_config_domain_defaults: expected a mapping"),
+    ]
+    for settings, expected in cases:
+        assert expected in _render_error(m, "pmta-1", caps_for(m), settings=settings), settings
+
+
+def test_caps_are_read_strictly_and_a_missing_cap_is_zero():
+    m = model()
+    for patch, expected in [({"daily": "50"}, "pmta_config_caps[192.0.2.1].daily: expected an integer, got a string"),
+                            ({"daily": True}, "pmta_config_caps[192.0.2.1].daily: expected an integer, got a boolean"),
+                            ({"providers": {"gmail\n<x>": 5}}, "pmta_config_caps[192.0.2.1].providers: unknown provider"),
+                            ({"providers": {"gmail": 5.5}}, "pmta_config_caps[192.0.2.1].providers.gmail: expected an integer"),
+                            ({"stage": "1"}, "pmta_config_caps[192.0.2.1].stage: expected an integer"),
+                            ({"reason": "ok\n</virtual-mta>"}, "pmta_config_caps[192.0.2.1].reason: contains U+000A")]:
+        assert expected in _render_error(m, "pmta-1", caps_for(m, **{"192.0.2.1": patch})), patch
+    caps = caps_for(m)
+    del caps["192.0.2.1"]
+    assert "max-smtp-msg-rate 0\n" in block(render(m, "pmta-1", caps), "virtual-mta", "alpha-192-0-2-1")
+
+
+def test_passwords_powermta_cannot_hold_are_refused_without_showing_them():
+    m = model()
+    for bad, why in [("Qz#Wv-9kTq", "'#' starts a comment"), ("Qz<Wv-9kTq", "'<' and '>' delimit blocks"),
+                     ('Qz"Wv-9kTq', "double quote"), ("Qz\u00a0Wv-9kTq", "U+00A0 (NO-BREAK SPACE)"),
+                     (" QzWv-9kTq", "starts or ends")]:
+        message = _render_error(m, "pmta-1", caps_for(m), {"alpha": bad})
+        assert message.startswith("host pmta-1: mailfleet_tenants.alpha.smtp_password: ") and why in message
+        assert bad not in message and bad[2:] not in message
+
+
+def test_what_the_host_side_module_imports_stays_stdlib_only():
+    """pmta_config (the module) runs on PowerMTA hosts: pmta_render and pmta_check must not pull in
+    jinja2, Ansible or any other third-party package; the template lives in plugin_utils."""
+    import subprocess
+    import sys
+    from helpers import ROOT
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from ansible_collections.mailfleet.fleet.plugins.module_utils import pmta_render, pmta_check\n"
+            "third = sorted(m.split('.')[0] for m in sys.modules if m.split('.')[0] in "
+            "('jinja2', 'ansible', 'yaml', 'markupsafe'))\n"
+            "print(','.join(third))\n" % (ROOT + "/collections"))
+    out = subprocess.run([sys.executable, "-I", "-c", code], stdout=subprocess.PIPE, universal_newlines=True, check=True)
+    assert out.stdout.strip() == ""
