@@ -496,7 +496,7 @@ def _tenant(chk, name, raw, schedules, schedules_unknown, instances, instances_u
         tenant["smtp_user"] = chk.grammar(grammar.smtp_user, raw["smtp_user"], var, path + ".smtp_user")
     else:
         tenant["smtp_user"] = chk.grammar(grammar.smtp_user, name, var, path + ".smtp_user")
-    tenant["has_smtp_password"] = _secret(chk, raw, "smtp_password", grammar.password, var, path)
+    tenant["has_smtp_password"] = _secret(chk, raw, "smtp_password", grammar.pmta_password, var, path)
     if "schedule" in raw:
         sched = raw["schedule"]
         if not chk.expect(sched, str, var, path + ".schedule", "a schedule name"):
@@ -972,7 +972,7 @@ def with_smtp_passwords(model, passwords):
     for name, tenant in model["tenants"].items():
         tenant = dict(tenant)
         if passwords.get(name):
-            tenant["smtp_password"] = grammar.password(passwords[name], "%s.%s.smtp_password" % (TENANTS_VAR, name))
+            tenant["smtp_password"] = grammar.pmta_password(passwords[name], "%s.%s.smtp_password" % (TENANTS_VAR, name))
         out["tenants"][name] = tenant
     return out
 

@@ -22,7 +22,7 @@ How a secret is read, from the *raw* (untemplated) variables a plugin receives a
   vault" layout); nothing else is ever evaluated. A string tagged ``!unsafe`` is never followed;
 * any other whole Jinja expression (``{{ lookup('env', 'PW') }}``, ``{% ... %}``) is refused: it
   would otherwise be taken for a literal password;
-* the value must then pass its grammar (``grammar.password`` for SMTP passwords, which PowerMTA
+* the value must then pass its grammar (``grammar.pmta_password`` for SMTP passwords, which PowerMTA
   writes inside double quotes; ``grammar.secret`` for keys and the database password;
   ``grammar.telegram_token``; ``grammar.dns_label`` for the DQS key).
 
@@ -94,7 +94,7 @@ MAX_DEPTH = 10
 
 # (variable, key path with "*" for any key, grammar checker). The one list of what is a secret.
 SECRETS = (
-    (TENANTS_VAR, ("*", "smtp_password"), grammar.password),
+    (TENANTS_VAR, ("*", "smtp_password"), grammar.pmta_password),
     (TENANTS_VAR, ("*", "mailwizz_auth", "api_key"), grammar.secret),
     (TENANTS_VAR, ("*", "mailwizz_auth", "public_key"), grammar.secret),
     (TENANTS_VAR, ("*", "mailwizz_auth", "private_key"), grammar.secret),
@@ -427,7 +427,7 @@ def untrust_literals(variables):
 def smtp_passwords(task_vars):
     """``{tenant: password}`` for the tenants of ``mailfleet_tenants`` that have one."""
     values, messages = {}, []
-    _walk(task_vars, TENANTS_VAR, ("*", "smtp_password"), grammar.password, values, messages)
+    _walk(task_vars, TENANTS_VAR, ("*", "smtp_password"), grammar.pmta_password, values, messages)
     prefix = TENANTS_VAR + "."
     return _only({key[len(prefix):-len(".smtp_password")]: value for key, value in values.items()}, messages)
 

@@ -8,7 +8,7 @@ from ansible_collections.mailfleet.fleet.plugins.plugin_utils import secrets
 
 def inventory(**tenants):
     return {
-        "mailfleet_tenants": tenants or {"alpha": {"smtp_password": "Xy{{9#k"}, "beta": {"smtp_password": "a%b{c"}},
+        "mailfleet_tenants": tenants or {"alpha": {"smtp_password": "Xy{{9%k"}, "beta": {"smtp_password": "a%b{c"}},
         "mailfleet_mailwizz_instances": {
             "main": {"url": "https://mw.example.com/api", "api_key": "{{ vault_keys['main'] }}",
                      "db": {"host": "127.0.0.1", "password": "{{ vault_db }}"}}},
@@ -21,10 +21,20 @@ def inventory(**tenants):
 
 
 def test_passwords_are_used_exactly_as_written():
-    assert secrets.smtp_passwords(inventory()) == {"alpha": "Xy{{9#k", "beta": "a%b{c"}
+    assert secrets.smtp_passwords(inventory()) == {"alpha": "Xy{{9%k", "beta": "a%b{c"}
 
 
-@pytest.mark.parametrize("password", ["{{ oops", "}}x{{", "{%x", "a{{b}}c", "{#c#}", "100%", "pa ss", "'", "`$(x)`"])
+@pytest.mark.parametrize("password", ["Xy{{9#k", "a#b", "<x>"])
+def test_an_smtp_password_powermta_cannot_hold_is_refused_without_showing_it(password):
+    # '#' starts a comment in a PowerMTA line even inside quotes (guide 3.3.10.55): refused at
+    # validation, never silently cut at deploy.
+    with pytest.raises(secrets.SecretError) as info:
+        secrets.smtp_passwords({"mailfleet_tenants": {"t": {"smtp_password": password}}})
+    text = str(info.value)
+    assert "mailfleet_tenants.t.smtp_password" in text and "PowerMTA" in text and password not in text
+
+
+@pytest.mark.parametrize("password", ["{{ oops", "}}x{{", "{%x", "a{{b}}c", "{c}", "100%", "pa ss", "'", "`$(x)`"])
 def test_jinja_looking_characters_inside_a_password_are_literal(password):
     assert secrets.smtp_passwords({"mailfleet_tenants": {"t": {"smtp_password": password}}}) == {"t": password}
 
@@ -42,7 +52,7 @@ def test_a_referenced_container_is_followed():
     tv = inventory()
     tv["real_tenants"] = tv["mailfleet_tenants"]
     tv["mailfleet_tenants"] = "{{ real_tenants }}"
-    assert secrets.smtp_passwords(tv) == {"alpha": "Xy{{9#k", "beta": "a%b{c"}
+    assert secrets.smtp_passwords(tv) == {"alpha": "Xy{{9%k", "beta": "a%b{c"}
 
 
 EXPRESSION = ("is a Jinja expression; secrets are read literally, so write the value (vault-encrypted) or a plain "
@@ -139,7 +149,7 @@ def test_untrust_literals_makes_secrets_literal_for_ansible_and_keeps_references
     from ansible.template import is_trusted_as_template, trust_as_template
     t = trust_as_template
     variables = {
-        "mailfleet_tenants": {"alpha": {"smtp_password": t("Xy{{9#k"), "pool": t("{{ pool_name }}")},
+        "mailfleet_tenants": {"alpha": {"smtp_password": t("Xy{{9%k"), "pool": t("{{ pool_name }}")},
                               "beta": {"smtp_password": t("{{ vault_pw['beta'] }}")},
                               "gamma": {"smtp_password": t("{{ lookup('env', 'X') }}")}},
         "vault_pw": {"beta": t("a{{b%c")},
@@ -148,7 +158,7 @@ def test_untrust_literals_makes_secrets_literal_for_ansible_and_keeps_references
     secrets.untrust_literals(variables)
     tenants = variables["mailfleet_tenants"]
     assert not is_trusted_as_template(tenants["alpha"]["smtp_password"])
-    assert tenants["alpha"]["smtp_password"] == "Xy{{9#k"
+    assert tenants["alpha"]["smtp_password"] == "Xy{{9%k"
     assert is_trusted_as_template(tenants["alpha"]["pool"])  # not a secret: Ansible templates it
     assert is_trusted_as_template(tenants["beta"]["smtp_password"])  # a reference: Ansible resolves it...
     assert not is_trusted_as_template(variables["vault_pw"]["beta"])  # ...to a literal
