@@ -8,7 +8,7 @@ Each value is attacked with every hostile class and goes through the real render
 role's defaults/main.yml and vars/main.yml templated by Ansible's Templar into the action's
 ``render`` argument, then the action plugin's ``render_task`` (host-path checks, host view,
 template with typed filters, parse-back). The run must fail with a message naming the variable,
-and produce no text. (tests/integration/test_pmta_injection.py runs a representative set through
+and produce no text. (tests/integration/test_pmta_injection_deploy.py runs a representative set through
 the real deploy.yml and proves nothing changed on the hosts.)
 """
 import copy
