@@ -1,5 +1,6 @@
 """The AWX / Automation Platform execution environment definition: ansible-builder accepts it, and
 it carries every third-party Python package the toolkit's plugins import, at requirements.txt's pins."""
+import ast
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ BUILDER = shutil.which("ansible-builder", path=os.path.dirname(sys.executable) +
 
 # import name -> distribution name (third-party packages the plugins may import)
 IMPORTS = {"dns": "dnspython", "requests": "requests", "pymysql": "PyMySQL", "checkdmarc": "checkdmarc",
-           "cryptography": "cryptography", "jinja2": "jinja2", "yaml": "pyyaml"}
+           "cryptography": "cryptography", "jinja2": "jinja2", "yaml": "pyyaml", "urllib3": "urllib3"}
 
 
 def _pins(lines):
@@ -52,10 +53,13 @@ def test_ee_python_deps_match_requirements_and_imports():
             for name in files:
                 if name.endswith(".py"):
                     with open(os.path.join(dirpath, name)) as fh:
-                        for m in re.finditer(r"^\s*(?:import|from)\s+([A-Za-z_]\w*)", fh.read(), re.M):
-                            imported.add(m.group(1))
-    third_party = {m for m in imported - stdlib - {"ansible", "ansible_collections", "__future__", "urllib2"}
-                   if m != "index"}  # "index" is a word in a docstring example
+                        tree = ast.parse(fh.read(), filename=name)
+                    for node in ast.walk(tree):  # real import statements only, not docstring text
+                        if isinstance(node, ast.Import):
+                            imported.update(alias.name.split(".")[0] for alias in node.names)
+                        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                            imported.add(node.module.split(".")[0])
+    third_party = imported - stdlib - {"ansible", "ansible_collections", "__future__", "urllib2"}
     unknown = third_party - set(IMPORTS)
     assert not unknown, "plugins import %s: add them to IMPORTS and to execution-environment.yml" % unknown
     for mod in third_party:
