@@ -337,12 +337,14 @@ def _instances(chk, glob):
         if ("public_key" in spec) != ("private_key" in spec):
             chk.err(INSTANCES_VAR, path + (".private_key" if "public_key" in spec else ".public_key"),
                     "missing: MailWizz 1.x keys come in pairs (public_key and private_key)")
-        for key_name, minimum in (("timeout", 1), ("retries", 0), ("backoff", 0)):
-            if key_name in spec:
-                value = spec[key_name]
-                if not (is_number(value) and value >= minimum) or (key_name == "retries" and not is_int(value)):
-                    chk.err(INSTANCES_VAR, "%s.%s" % (path, key_name), "expected %s >= %d, got %s (%r)" % (
-                        "an integer" if key_name == "retries" else "a number", minimum, typename(value), value))
+        # (key, what it must be, test): a timeout is any positive number of seconds (tests use 0.25)
+        for key_name, expected, good in (
+                ("timeout", "a number of seconds > 0 and <= 3600", lambda v: is_number(v) and 0 < v <= 3600),
+                ("retries", "an integer >= 0", lambda v: is_int(v) and v >= 0),
+                ("backoff", "a number of seconds >= 0 and <= 3600", lambda v: is_number(v) and 0 <= v <= 3600)):
+            if key_name in spec and not good(spec[key_name]):
+                chk.err(INSTANCES_VAR, "%s.%s" % (path, key_name), "expected %s, got %s (%r)" % (
+                    expected, typename(spec[key_name]), spec[key_name]))
         db = spec.get("db")
         if db is not None and chk.expect(db, dict, INSTANCES_VAR, path + ".db",
                                          "a mapping {host, port, name, user, password, table_prefix}"):
