@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Alerts for health events: Telegram and a generic JSON webhook, deduplicated by event id.
 
 Controller side, on the project's one HTTP stack (``http_session``: ``requests`` with a pooled
@@ -151,8 +154,8 @@ def send_telegram(token, chat_id, text, api_base=TELEGRAM_API, timeout=10.0, ses
 def send_webhook(url, event, text, headers=None, timeout=10.0, session=None):
     """POST a JSON body {"event": {...}, "text": "..."} to url."""
     secrets = list((headers or {}).values())
-    status, _ = _post_json(url, {"source": "mailfleet", "event": event, "text": text}, headers=headers,
-                           timeout=timeout, secrets=secrets, what="webhook", session=session)
+    status, _body = _post_json(url, {"source": "mailfleet", "event": event, "text": text}, headers=headers,
+                               timeout=timeout, secrets=secrets, what="webhook", session=session)
     return status
 
 

@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """DNS authentication audit for tenant sending domains and IPs (controller side).
 
 SPF and DMARC parsing/limits come from ``checkdmarc`` (RFC 7208 10-lookup and 2-void-lookup
@@ -502,7 +505,9 @@ def audit_fcrdns(ip, hostname, ctx):
     pending = want if want in unanswered else (None if confirmed else next(iter(sorted(unanswered)), None))
     if pending is not None:
         st, e = unanswered[pending]
-        return _unknown("fcrdns", str(addr), "%s %s" % (rtype, pending), st, e, **details)
+        # rcode and error: those of the lookup that got no answer (not the PTR lookup's)
+        return _unknown("fcrdns", str(addr), "%s %s" % (rtype, pending), st, e, ptr=ptrs, confirmed=confirmed,
+                        hostname=want)
     messages, sev = [], "ok"
     if not confirmed:
         sev = "fail"

@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """DNSBL checks for sending IPs and domains (controller side; needs dnspython).
 
 Two layers:
@@ -385,10 +388,10 @@ def interpret(zone, subject, outcome):
     reason = " | ".join(txt) if txt else None
     if errors:
         # One bogus answer makes the whole response untrustworthy: never a listing.
-        return _result(zone, subject, "error", code=errors[0][0], codes=[a for a, _ in errors],
-                       meaning="; ".join(m for _, m in errors))
-    return _result(zone, subject, "listed", code=listings[0][0], codes=[a for a, _ in listings],
-                   meaning="; ".join(m for _, m in listings), reason=reason)
+        return _result(zone, subject, "error", code=errors[0][0], codes=[a for a, _meaning in errors],
+                       meaning="; ".join(m for _code, m in errors))
+    return _result(zone, subject, "listed", code=listings[0][0], codes=[a for a, _meaning in listings],
+                   meaning="; ".join(m for _code, m in listings), reason=reason)
 
 
 def _ip_sort_key(text):
@@ -443,7 +446,7 @@ def parse_nameserver(spec, what="nameservers"):
             text = str(spec).strip()
             port = 53
             if text.startswith("["):
-                address, _, rest = text[1:].partition("]")
+                address, _bracket, rest = text[1:].partition("]")
                 if rest.startswith(":"):
                     port = int(rest[1:])
             elif text.count(":") == 1:

@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Health state: standby/resume from DNSBL results, DNS-auth regressions, events (pure Python).
 
 Inputs are plain dicts, outputs are new plain dicts; nothing here does I/O.

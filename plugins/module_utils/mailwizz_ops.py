@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Idempotent MailWizz operations behind the mailwizz_* modules (stdlib only, no Ansible).
 
 * :func:`ensure_list` - a list, by name, present/absent, updated only when it differs.
@@ -112,7 +114,7 @@ def ensure_list(client, name, desired, state="present", check_mode=False):
     clean = dict((s, v) for s, v in clean.items() if v)
     if record is None:
         if not check_mode:
-            record, _ = client.create_list(name, clean)
+            record, _created = client.create_list(name, clean)
             uid = record["general"]["list_uid"]
         return {"changed": True, "action": "created", "list_uid": uid, "write_only": write_only,
                 "diff": {"before": {}, "after": clean}}
@@ -347,7 +349,7 @@ def bulk_outcomes(records, pending):
     for rec in records:
         by_email.setdefault(_record_email(rec), rec)
     out = []
-    for _, email, _ in pending:
+    for _index, email, _data in pending:
         rec = by_email.get(email.lower())
         out.append(bulk_record_outcome(rec) if rec is not None
                    else ("unknown", "no record for this row in the bulk answer"))
@@ -362,18 +364,18 @@ def _bulk_chunk(client, list_uid, chunk, total_known, result, fail):
     ambiguous = False
     for attempt in range(attempts):
         try:
-            records = client.bulk_create_subscribers(list_uid, [d for _, _, d in pending])
+            records = client.bulk_create_subscribers(list_uid, [d for _index, _email, d in pending])
         except MailWizzError as exc:
             if not exc.create_retryable or attempt + 1 >= attempts:
-                for index, email, _ in pending:
+                for index, email, _data in pending:
                     fail(index, email, str(exc))
                 return
             ambiguous = ambiguous or exc.ambiguous
-            emails = [e for _, e, _ in pending]
+            emails = [e for _index, e, _data in pending]
             landed = client.settle_lookup(
                 exc, lambda: _lookup_landed(client, list_uid, emails, total_known),
                 done=lambda found: len(found) >= len(emails))
-            result["created"] += sum(1 for _, e, _ in pending if e.lower() in landed)
+            result["created"] += sum(1 for _index, e, _data in pending if e.lower() in landed)
             pending = [p for p in pending if p[1].lower() not in landed]
             if not pending:
                 return
@@ -385,8 +387,8 @@ def _bulk_chunk(client, list_uid, chunk, total_known, result, fail):
         if check:
             # unknown is neither success nor failure; and after an ambiguous call a row the
             # retry calls a duplicate may be our own earlier POST that landed late
-            found = _lookup_landed(client, list_uid, [p[1] for p, _ in check], total_known)
-        for (index, email, _), (state, why) in zip(pending, outcomes):
+            found = _lookup_landed(client, list_uid, [p[1] for p, _why in check], total_known)
+        for (index, email, _data), (state, why) in zip(pending, outcomes):
             if state == "created" or email.lower() in found:
                 result["created"] += 1
                 if state != "created" and ambiguous:
@@ -545,7 +547,7 @@ def ensure_campaign(client, spec, state="present", check_mode=False):
         for rec in have:
             status = rec.get("status")
             flip = (state == "paused" and status in ("sending", "pending-sending",
-                                                      "processing")) or \
+                                                     "processing")) or \
                    (state == "resumed" and status == "paused")
             entry = {"name": rec["name"], "campaign_uid": rec["campaign_uid"], "status": status,
                      "action": "none"}
@@ -618,12 +620,12 @@ def ensure_campaign(client, spec, state="present", check_mode=False):
                  "action": "created", "campaign_uid": None, "segment_uid": seg_uid}
         if not check_mode:
             if conds:
-                seg, _ = client.create_segment(spec["list_uid"], "mailfleet: %s" % pname, conds)
+                seg, _created = client.create_segment(spec["list_uid"], "mailfleet: %s" % pname, conds)
                 seg_uid = seg["segment_uid"]
                 entry["segment_uid"] = seg_uid
             if seg_uid:
                 body["segment_uid"] = seg_uid
-            rec, _ = client.create_campaign(body)
+            rec, _created = client.create_campaign(body)
             entry["campaign_uid"] = rec["campaign_uid"]
         out["diff"]["after"][pname] = {"send_at": body["send_at"], "audience": part["count"]}
         out["campaigns"].append(entry)

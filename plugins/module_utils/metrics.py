@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Prometheus metrics of the warmup fleet (text exposition format 0.0.4; pure Python, stdlib only).
 
 Imported by ``pmta_metrics`` (runs on PowerMTA hosts, writes a node_exporter textfile-collector

@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: audit SPF, DKIM, DMARC and FCrDNS of tenant domains and sending IPs."""
 from __future__ import absolute_import, division, print_function
 
@@ -27,7 +30,7 @@ description:
     O(timeout)) is not waited for again in the same audit, so an outage costs about one timeout.
   - Only the given nameservers are queried. Read-only; C(changed) is always false.
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   domains:
     description: Tenant sending domains.

@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: look sending IPs up in DNSBLs (controller side)."""
 from __future__ import absolute_import, division, print_function
 
@@ -18,7 +21,7 @@ description:
     nameserver that refuses or answers nothing for O(timeout) is dead for the rest of the run - what it
     owes goes to the zone's next nameserver or ends C(unknown) at once, so a dead server costs one
     timeout, not one per lookup. O(deadline) bounds the whole check.
-  - Interprets answers by the declared kind of each zone (O(zones[].kind)). A listing is an A answer in
+  - Interprets answers by the declared C(kind) of each O(zones) entry. A listing is an A answer in
     127.0.0.0/8 other than 127.0.0.1 (Spamhaus codes named SBL, CSS, XBL, DROP, PBL; DBL codes for
     domains). Whatever the kind, 127.0.0.1, answers outside 127/8 and the 127.255.255.0/24 band
     (Spamhaus error answers .252 typo, .254 public resolver, .255 over quota) are C(error), never
@@ -29,7 +32,7 @@ description:
   - Read-only (DNS queries only); always reports C(changed=false) and runs in check mode.
   - "Runs on the controller (C(delegate_to: localhost)); needs dnspython."
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   ips:
     description: Sending IP addresses (IPv4 or IPv6).

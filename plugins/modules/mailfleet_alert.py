@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: send health events to Telegram and/or a JSON webhook, once per event id."""
 from __future__ import absolute_import, division, print_function
 
@@ -16,7 +19,7 @@ description:
   - In check mode nothing is sent and the state file is not written; C(would_send) lists what would go out.
   - Messages and errors never contain the bot token or webhook header values.
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   events:
     description: Events, each a dict with at least C(id) and C(type) (and usually C(message)).
@@ -31,7 +34,6 @@ options:
         description: Bot token.
         type: str
         required: true
-        no_log: true
       chat_id:
         description: Chat id to post to.
         type: str

@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Write the mailfleet run report (Markdown + self-contained HTML) and the caps history."""
 from __future__ import absolute_import, division, print_function
 
@@ -25,7 +28,7 @@ description:
     outside check mode and only when its content differs.
   - Runs on the controller (C(delegate_to=localhost) or a play on C(localhost)).
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   dir:
     description: Directory of the reports (created when missing, outside check mode).
@@ -91,8 +94,10 @@ options:
     default: "0644"
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - The diff shows the Markdown report and the history file; the HTML files are listed in

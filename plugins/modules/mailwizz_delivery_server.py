@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: MailWizz delivery servers for the fleet's tenants (direct database writes)."""
 from __future__ import absolute_import, division, print_function
 
@@ -44,7 +47,7 @@ description:
     the new quota in the same run (C(held) in the result), so a lowered quota is honoured within
     the run.
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   instance:
     description:

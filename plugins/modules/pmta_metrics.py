@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Write the mailfleet Prometheus metrics of a PowerMTA host for node_exporter (stdlib only)."""
 from __future__ import absolute_import, division, print_function
 
@@ -27,7 +30,7 @@ description:
   - Runs on the PowerMTA host with the Python standard library only (or on the controller with
     O(host) unset to write the metrics of the whole fleet).
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   path:
     description: The textfile-collector file to write (must end in C(.prom) for node_exporter).
@@ -77,8 +80,10 @@ options:
     default: "0644"
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - The parent directory must exist (it belongs to node_exporter's installation).
