@@ -51,7 +51,8 @@ import time
 
 __metaclass__ = type
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsbatch, grammar
+from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsbatch, grammar, health
+from ansible_collections.mailfleet.fleet.plugins.module_utils.module_run import ModuleFailure
 
 try:
     import dns.exception
@@ -639,3 +640,28 @@ def check(ips, zones=None, nameservers=None, timeout=2.0, dqs_key=None, workers=
              "txt_lookups": len(follow), "sent": rstats["sent"], "retransmits": rstats["retransmits"],
              "tcp": rstats["tcp"], "failovers": rstats["failovers"], "dead_servers": rstats["dead_servers"]}
     return results, stats
+
+
+def check_task(params, now=None, lookup=None):
+    """The run of ``mailfleet.fleet.dnsbl_check``: ``params`` are its options. Looks the IPs (and
+    domains) up with :func:`check` (``lookup`` stands in for it in tests) and, with
+    ``previous_health``, evaluates the new health state (run id ``run_id``, default ``now``).
+    Returns the module's result; raises ModuleFailure on a configuration or state error."""
+    lookup = lookup or check
+    try:
+        zones = normalize_zones(params["zones"], "zones")
+        results, stats = lookup(params["ips"], zones, params["nameservers"], timeout=params["timeout"],
+                                dqs_key=params["dqs_key"], workers=params["workers"], attempts=params["attempts"],
+                                deadline=params["deadline"], domains=params["domains"])
+    except ValueError as exc:  # DNSBLConfigError, grammar errors
+        raise ModuleFailure("dnsbl_check: invalid configuration: %s" % exc)
+    out = dict(changed=False, results=results, summary=summarize(results), stats=stats)
+    if params["previous_health"] is not None:
+        try:
+            state, events = health.evaluate(params["previous_health"], results, zones,
+                                            params["run_id"] or health.run_id(now),
+                                            resume_after=params["resume_after"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a state of the wrong shape
+            raise ModuleFailure("dnsbl_check: evaluating previous_health failed: %s" % exc)
+        out.update(health=state, planner_health=health.planner_view(state), events=events)
+    return out

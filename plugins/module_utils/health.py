@@ -32,6 +32,7 @@ episode, so re-running a day emits nothing new, and alerts can dedupe on ``id``:
 from __future__ import absolute_import, division, print_function
 
 import copy
+import datetime
 import json
 
 __metaclass__ = type
@@ -39,6 +40,12 @@ __metaclass__ = type
 DEFAULT_RESUME_AFTER = 3
 EVENT_TYPES = ("new_listing", "standby", "resume", "delisted", "dns_auth_regression")
 _SEVERITY_RANK = {"ok": 0, "warn": 1, "fail": 2}
+
+
+def run_id(now=None):
+    """The id of a health run: ``now`` (default: the current time) in UTC, ``YYYY-MM-DDTHH:MM:SSZ``."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def critical_zones(zones):

@@ -12,6 +12,9 @@
 * :func:`ensure_campaign` - creates the campaign (or its day parts: one MailWizz campaign per day,
   each aimed at a list segment selecting a range of stable subscriber buckets, with successive
   ``send_at``), pause/resume/absent.
+* :func:`list_task`, :func:`subscribers_task`, :func:`campaign_task`, :func:`gather_info` - the
+  runs of the mailwizz_list, mailwizz_subscribers, mailwizz_campaign and mailwizz_info modules:
+  the module's parameters in, its result out (``mailwizz_module.run`` supplies the client).
 
 How the split works with what MailWizz supports: every imported subscriber gets a stable bucket
 ``00``..``99`` (sha1 of the lowercased email) in a custom field (``MF_BUCKET``). A day part is a
@@ -650,3 +653,111 @@ def render_template(path, variables):
         return env.from_string(source).render(**(variables or {}))
     except jinja2.TemplateError as exc:
         raise OperationError("template %s: %s: %s" % (path, type(exc).__name__, exc))
+
+
+# --------------------------------------------------------------------------- the modules' runs
+CAMPAIGN_NEEDED = ("subject", "from_name", "from_email", "reply_to", "capacity_today")
+
+
+def list_task(client, params, check_mode=False, diff=False):
+    """mailwizz_list: the list ``params["name"]`` present (as described) or absent."""
+    desired = {"general": dict({"description": params["name"]}, **params["general"]),
+               "defaults": params["defaults"], "notifications": params["notifications"],
+               "company": params["company"]}
+    res = ensure_list(client, params["name"], desired, state=params["state"], check_mode=check_mode)
+    if not diff:
+        res.pop("diff")
+    return res
+
+
+def subscribers_task(client, params, check_mode=False, diff=False, warn=None):
+    """mailwizz_subscribers: import ``params["subscribers"]`` (or the rows of ``csv_file``) into the
+    list; failed rows are warned about through ``warn``, or fail the run with ``fail_on_errors``."""
+    if params["csv_file"]:
+        try:
+            with open(params["csv_file"], encoding="utf-8-sig") as handle:
+                rows = read_csv_rows(handle.read(), tags_separator=params["csv_tags_separator"])
+        except OSError as exc:
+            raise OperationError("cannot read %s: %s" % (params["csv_file"], exc.strerror))
+    else:
+        rows = [dict(r) for r in params["subscribers"]]
+    for row in rows:
+        if params["tags"]:
+            row["tags"] = list(row.get("tags") or []) + list(params["tags"])
+    list_uid = resolve_list_uid(client, params["list_name"], params["list_uid"])
+    res = import_subscribers(client, list_uid, rows, tags_field=params["tags_field"] or None,
+                             bucket_field=params["bucket_field"] or None, status=params["status"],
+                             tags_mode=params["tags_mode"], update_existing=params["update_existing"],
+                             chunk_size=params["chunk_size"], check_mode=check_mode)
+    res.pop("calls", None)
+    res["failed_count"] = res.pop("failed")
+    res["counts"] = {"created": res["created"], "updated": res["updated"],
+                     "skipped": res["skipped"], "failed": res["failed_count"]}
+    res["list_uid"] = list_uid
+    if diff:
+        res["diff"] = {"before": {"list_uid": list_uid},
+                       "after": {"list_uid": list_uid, "create": res["created"], "update": res["updated"],
+                                 "fields_created": res["fields_created"]}}
+    if res["failed_count"]:
+        msg = "%d of %d rows failed (see failed_rows)" % (res["failed_count"], len(rows))
+        if params["fail_on_errors"]:
+            raise OperationError(msg + "; first: row %(row)s %(email)s: %(reason)s" % res["failed_rows"][0])
+        if warn is not None:
+            warn(msg)
+    return res
+
+
+def campaign_task(client, params, check_mode=False, diff=False):
+    """mailwizz_campaign: the campaign ``params["name"]`` (or its day parts) in ``params["state"]``,
+    within today's capacity; ``template`` is rendered on the controller."""
+    spec = dict(params)
+    if params["state"] == "present":
+        missing = [k for k in CAMPAIGN_NEEDED if params[k] is None]
+        if not (params["list_name"] or params["list_uid"]):
+            missing.append("list_name or list_uid")
+        if not (params["template"] or params["content"]):
+            missing.append("template or content")
+        if missing:
+            raise OperationError("campaign %r: missing %s" % (params["name"], ", ".join(missing)))
+        if params["capacity_today"] < 0 or params["sent_today"] < 0:
+            raise OperationError("capacity_today and sent_today must be >= 0")
+        if params["template"]:
+            spec["content"] = render_template(params["template"], params["template_vars"])
+        spec["list_uid"] = resolve_list_uid(client, params["list_name"], params["list_uid"])
+    res = ensure_campaign(client, spec, state=params["state"], check_mode=check_mode)
+    if not diff:
+        res.pop("diff")
+    return res
+
+
+def gather_info(client, what, campaign_name=None, campaign_uid=None):
+    """mailwizz_info: what ``what`` names (health, lists, delivery_servers, campaigns,
+    campaign_stats of ``campaign_name``'s parts and/or ``campaign_uid``); read-only."""
+    out = {"changed": False}
+    if "health" in what:
+        out["health"] = client.health()
+    if "lists" in what:
+        out["lists"] = [{"list_uid": (r.get("general") or {}).get("list_uid"),
+                         "name": (r.get("general") or {}).get("name"),
+                         "description": (r.get("general") or {}).get("description"),
+                         "from_email": (r.get("defaults") or {}).get("from_email")}
+                        for r in client.paginate("lists", obj="lists")]
+    if "delivery_servers" in what:
+        out["delivery_servers"] = client.delivery_servers()
+    if "campaigns" in what:
+        out["campaigns"] = [{"campaign_uid": r.get("campaign_uid"), "name": r.get("name"),
+                             "status": r.get("status")} for r in client.campaigns()]
+    if "campaign_stats" in what:
+        targets = []
+        if campaign_uid:
+            targets.append((campaign_uid, campaign_uid))
+        if campaign_name:
+            parts = existing_parts(client, campaign_name)
+            if not parts:
+                raise OperationError("campaign %r does not exist" % campaign_name)
+            targets.extend((p["name"], p["campaign_uid"]) for p in parts)
+        if not targets:
+            raise OperationError("campaign_stats needs campaign_name or campaign_uid")
+        out["campaign_stats"] = dict((label, client.campaign_stats(uid))
+                                     for label, uid in targets)
+    return out

@@ -118,57 +118,31 @@ failed:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils import alerts
+from ansible_collections.mailfleet.fleet.plugins.module_utils.module_run import finish
+
+ARGUMENT_SPEC = dict(
+    events=dict(type="list", elements="dict", required=True),
+    telegram=dict(type="dict", options=dict(
+        token=dict(type="str", required=True, no_log=True),
+        chat_id=dict(type="str", required=True),
+        api_base=dict(type="str", default=alerts.TELEGRAM_API),
+    )),
+    webhook=dict(type="dict", options=dict(
+        url=dict(type="str", required=True),
+        headers=dict(type="dict", default={}, no_log=True),
+    )),
+    state_path=dict(type="path", required=True),
+    timeout=dict(type="float", default=10.0),
+    prefix=dict(type="str", default="mailfleet"),
+    retain_days=dict(type="int", default=400),
+    fail_on_error=dict(type="bool", default=True),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            events=dict(type="list", elements="dict", required=True),
-            telegram=dict(type="dict", options=dict(
-                token=dict(type="str", required=True, no_log=True),
-                chat_id=dict(type="str", required=True),
-                api_base=dict(type="str", default=alerts.TELEGRAM_API),
-            )),
-            webhook=dict(type="dict", options=dict(
-                url=dict(type="str", required=True),
-                headers=dict(type="dict", default={}, no_log=True),
-            )),
-            state_path=dict(type="path", required=True),
-            timeout=dict(type="float", default=10.0),
-            prefix=dict(type="str", default="mailfleet"),
-            retain_days=dict(type="int", default=400),
-            fail_on_error=dict(type="bool", default=True),
-        ),
-        required_one_of=[["telegram", "webhook"]],
-        supports_check_mode=True,
-    )
-    p = module.params
-    for ev in p["events"]:
-        if not ev.get("id"):
-            module.fail_json(msg="mailfleet_alert: every event needs an id: %r" % (ev,))
-    try:
-        before = alerts.load_state(p["state_path"])
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg="mailfleet_alert: reading state %s failed: %s" % (p["state_path"], exc))
-    try:
-        out = alerts.dispatch(p["events"], {"telegram": p["telegram"], "webhook": p["webhook"]},
-                              state_path=p["state_path"], check_mode=module.check_mode, timeout=p["timeout"],
-                              prefix=p["prefix"], retain_days=p["retain_days"])
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg="mailfleet_alert: writing state %s failed: %s" % (p["state_path"], exc))
-    changed = bool(out["sent"] or out["would_send"])
-    result = dict(changed=changed, sent=out["sent"], would_send=out["would_send"], skipped=out["skipped"],
-                  failed=out["failed"])
-    if module._diff:
-        new_keys = ["%s|%s" % (s["channel"], s["id"]) for s in out["sent"] + out["would_send"]]
-        result["diff"] = {"before": "\n".join(sorted(before["sent"])) + "\n",
-                          "after": "\n".join(sorted(set(before["sent"]) | set(new_keys))) + "\n",
-                          "before_header": p["state_path"], "after_header": p["state_path"]}
-    if out["failed"] and p["fail_on_error"]:
-        module.fail_json(msg="mailfleet_alert: %d alert(s) could not be sent: %s" % (
-            len(out["failed"]), "; ".join("%s via %s: %s" % (f["id"], f["channel"], f["error"]) for f in out["failed"])),
-            **result)
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_one_of=[["telegram", "webhook"]],
+                           supports_check_mode=True)
+    finish(module, alerts.alert_task, module.params, check_mode=module.check_mode, diff=module._diff)
 
 
 if __name__ == "__main__":

@@ -118,36 +118,22 @@ write_only:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_module import (
-    common_spec, run)
-from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_ops import ensure_list
+from ansible_collections.mailfleet.fleet.plugins.module_utils import mailwizz_ops
+from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_module import common_spec, run
+
+ARGUMENT_SPEC = common_spec(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    general=dict(type="dict", default={}),
+    defaults=dict(type="dict", default={}),
+    notifications=dict(type="dict", default={}),
+    company=dict(type="dict", default={}),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=common_spec(
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            general=dict(type="dict", default={}),
-            defaults=dict(type="dict", default={}),
-            notifications=dict(type="dict", default={}),
-            company=dict(type="dict", default={}),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    desired = {"general": dict({"description": p["name"]}, **p["general"]),
-               "defaults": p["defaults"], "notifications": p["notifications"],
-               "company": p["company"]}
-
-    def work(client):
-        res = ensure_list(client, p["name"], desired, state=p["state"],
-                          check_mode=module.check_mode)
-        if not module._diff:
-            res.pop("diff")
-        return res
-
-    run(module, work)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run(module, lambda client: mailwizz_ops.list_task(client, module.params, module.check_mode, module._diff))
 
 
 if __name__ == "__main__":
