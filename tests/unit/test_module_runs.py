@@ -107,10 +107,8 @@ def test_require_names_the_missing_library():
 
 # ---------------------------------------------------------------------------- dnsbl_check
 def _dnsbl_params(**kw):
-    params = dict(ips=[IP], domains=[], zones=ZONES, nameservers=["127.0.0.1"], dqs_key=None, timeout=1.0,
-                  attempts=1, workers=4, deadline=None, previous_health=None, resume_after=3, run_id=None)
-    params.update(kw)
-    return params
+    return {**dict(ips=[IP], domains=[], zones=ZONES, nameservers=["127.0.0.1"], dqs_key=None, timeout=1.0,
+                   attempts=1, workers=4, deadline=None, previous_health=None, resume_after=3, run_id=None), **kw}
 
 
 def _lookup(statuses):
@@ -167,10 +165,8 @@ def test_dnsbl_check_corrupt_previous_health_fails_naming_it(previous):
 
 # ---------------------------------------------------------------------------- dns_auth_audit
 def _audit_params(**kw):
-    params = dict(domains=[{"name": "example.test"}], ips=[], nameservers=["127.0.0.1"], timeout=1.0,
-                  previous_state=None, run_id=None, fail_on_not_ready=False)
-    params.update(kw)
-    return params
+    return {**dict(domains=[{"name": "example.test"}], ips=[], nameservers=["127.0.0.1"], timeout=1.0,
+                   previous_state=None, run_id=None, fail_on_not_ready=False), **kw}
 
 
 def _audit(severity, ready):
@@ -221,12 +217,10 @@ def test_dns_auth_audit_config_errors_are_clean(exc):
 
 # ---------------------------------------------------------------------------- mailfleet_alert
 def _alert_params(tmp_path, **kw):
-    params = dict(events=[{"id": "standby:%s:2026-03-04" % IP, "type": "standby", "ip": IP}],
-                  telegram={"token": "123:SECRETTOKEN", "chat_id": "42", "api_base": "http://127.0.0.1:9"},
-                  webhook=None, state_path=str(tmp_path / "alerts.json"), timeout=1.0, prefix="mf",
-                  retain_days=400, fail_on_error=True)
-    params.update(kw)
-    return params
+    return {**dict(events=[{"id": "standby:%s:2026-03-04" % IP, "type": "standby", "ip": IP}],
+                   telegram={"token": "123:SECRETTOKEN", "chat_id": "42", "api_base": "http://127.0.0.1:9"},
+                   webhook=None, state_path=str(tmp_path / "alerts.json"), timeout=1.0, prefix="mf",
+                   retain_days=400, fail_on_error=True), **kw}
 
 
 def test_alert_check_mode_sends_nothing_and_diffs_the_keys(tmp_path):
@@ -276,10 +270,8 @@ def test_alert_unreachable_channel_fails_without_the_token(tmp_path):
 
 # ---------------------------------------------------------------------------- pmta_metrics
 def _metrics_params(fleet, path, **kw):
-    params = dict(path=str(path), plan_report=fleet["plan_report"], ledgers=fleet["ledgers"],
-                  health=fleet["health"], model=fleet["model"], host=None, timestamp=False, mode="0644")
-    params.update(kw)
-    return params
+    return {**dict(path=str(path), plan_report=fleet["plan_report"], ledgers=fleet["ledgers"],
+                   health=fleet["health"], model=fleet["model"], host=None, timestamp=False, mode="0644"), **kw}
 
 
 def test_metrics_check_write_idempotent_and_mode(fleet, tmp_path):
@@ -345,11 +337,9 @@ def test_metrics_unreadable_path(fleet, tmp_path):
 
 # ---------------------------------------------------------------------------- mailfleet_report
 def _report_params(fleet, directory, **kw):
-    params = dict(dir=str(directory), kind="warmup", plan_report=fleet["plan_report"], model=fleet["model"],
-                  ledgers=fleet["ledgers"], health=fleet["health"], date=None, days=14, history_file=None,
-                  keep_days=120, formats=["md", "html"], latest=True, mode="0644")
-    params.update(kw)
-    return params
+    return {**dict(dir=str(directory), kind="warmup", plan_report=fleet["plan_report"], model=fleet["model"],
+                   ledgers=fleet["ledgers"], health=fleet["health"], date=None, days=14, history_file=None,
+                   keep_days=120, formats=["md", "html"], latest=True, mode="0644"), **kw}
 
 
 def test_report_check_write_idempotent(fleet, tmp_path):
