@@ -10,7 +10,7 @@ export ANSIBLE_LOCAL_TEMP := $(CURDIR)/.work/ansible-tmp
 export ANSIBLE_HOME := $(CURDIR)/.work/ansible-home
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv demo test lint unit molecule bench simulate plan system-deps clean
+.PHONY: venv demo test lint sanity unit molecule bench simulate plan system-deps clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,13 +31,19 @@ lint: venv
 	yamllint -s .
 	ansible-lint --profile production
 
+# Ansible's sanity checks that run offline - validate-modules, pep8, pylint, compile, import - over
+# the collection's plugins, with ansible-test's own settings (tests/sanity/run.py). Their
+# dependencies are pinned in requirements.txt: nothing is downloaded when they run.
+sanity: venv
+	$(PY) tests/sanity/run.py
+
 unit: venv system-deps
 	$(PY) -m pytest -q tests
 
 molecule: venv system-deps
 	cd roles/pmta_config && molecule test --all
 
-test: lint unit molecule
+test: lint sanity unit molecule
 
 bench: venv system-deps
 	$(PY) bench/run.py

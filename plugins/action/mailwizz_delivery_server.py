@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Action plugin for mailwizz_delivery_server: with ``instance`` (a name of
 ``mailfleet_mailwizz_instances``) the database login and each tenant's MailWizz customer id are
 read from the inventory by the one resolver (plugin_utils/mailwizz_connection.py); explicit

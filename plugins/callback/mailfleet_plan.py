@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Callback: record what a --check --diff run would change, per host, as JSON (for `make plan`)."""
 from __future__ import absolute_import, division, print_function
 
@@ -21,7 +24,7 @@ description:
     changes: [{host, play, task, action, item, diff}], failures: [{host, task, kind, msg}]}),
     which C(scripts/plan_summary.py) turns into the readable plan.
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 requirements:
   - enable in ansible.cfg or with ANSIBLE_CALLBACKS_ENABLED
 options:
@@ -92,7 +95,7 @@ class CallbackModule(CallbackBase):
         if item is not None:
             label = res.get("_ansible_item_label", item)
             entry["item"] = to_text(label if isinstance(label, str) else json.dumps(label, sort_keys=True,
-                                                                                   default=str))
+                                                                                    default=str))
         self._changes.append(entry)
 
     def _record_failure(self, result, res, kind):

@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Alerts for health events: Telegram and a generic JSON webhook, deduplicated by event id.
 
 Controller side, on the project's one HTTP stack (``http_session``: ``requests`` with a pooled
@@ -20,6 +23,7 @@ import os
 from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write
 from ansible_collections.mailfleet.fleet.plugins.module_utils.http_session import (
     HttpConfigError, HttpSession, TransportError)
+from ansible_collections.mailfleet.fleet.plugins.module_utils.module_run import ModuleFailure
 
 __metaclass__ = type
 
@@ -151,8 +155,8 @@ def send_telegram(token, chat_id, text, api_base=TELEGRAM_API, timeout=10.0, ses
 def send_webhook(url, event, text, headers=None, timeout=10.0, session=None):
     """POST a JSON body {"event": {...}, "text": "..."} to url."""
     secrets = list((headers or {}).values())
-    status, _ = _post_json(url, {"source": "mailfleet", "event": event, "text": text}, headers=headers,
-                           timeout=timeout, secrets=secrets, what="webhook", session=session)
+    status, _body = _post_json(url, {"source": "mailfleet", "event": event, "text": text}, headers=headers,
+                               timeout=timeout, secrets=secrets, what="webhook", session=session)
     return status
 
 
@@ -211,3 +215,37 @@ def _send_all(events, active, state, out, stamp, prefix, timeout, check_mode, se
                 continue
             state["sent"][_key(name, ev["id"])] = stamp
             out["sent"].append({"id": ev["id"], "channel": name})
+
+
+# ---- the mailfleet_alert module -----------------------------------------------------------------
+def alert_task(params, check_mode=False, diff=False, now=None):
+    """The run of ``mailfleet.fleet.mailfleet_alert``: ``params`` are its options. Sends every new
+    event through :func:`dispatch` and returns the module's result (with ``diff``: the sent-keys of
+    the state file before and after); raises ModuleFailure when an event has no id, the state file
+    cannot be read or written, or (``fail_on_error``) an alert could not be sent."""
+    state_path = params["state_path"]
+    for ev in params["events"]:
+        if not ev.get("id"):
+            raise ModuleFailure("mailfleet_alert: every event needs an id: %r" % (ev,))
+    try:
+        before = load_state(state_path)
+    except (OSError, ValueError) as exc:
+        raise ModuleFailure("mailfleet_alert: reading state %s failed: %s" % (state_path, exc))
+    try:
+        out = dispatch(params["events"], {"telegram": params["telegram"], "webhook": params["webhook"]},
+                       state_path=state_path, check_mode=check_mode, now=now, timeout=params["timeout"],
+                       prefix=params["prefix"], retain_days=params["retain_days"])
+    except (OSError, ValueError) as exc:
+        raise ModuleFailure("mailfleet_alert: writing state %s failed: %s" % (state_path, exc))
+    result = dict(changed=bool(out["sent"] or out["would_send"]), sent=out["sent"], would_send=out["would_send"],
+                  skipped=out["skipped"], failed=out["failed"])
+    if diff:
+        new_keys = [_key(s["channel"], s["id"]) for s in out["sent"] + out["would_send"]]
+        result["diff"] = {"before": "\n".join(sorted(before["sent"])) + "\n",
+                          "after": "\n".join(sorted(set(before["sent"]) | set(new_keys))) + "\n",
+                          "before_header": state_path, "after_header": state_path}
+    if out["failed"] and params["fail_on_error"]:
+        raise ModuleFailure("mailfleet_alert: %d alert(s) could not be sent: %s" % (
+            len(out["failed"]), "; ".join("%s via %s: %s" % (f["id"], f["channel"], f["error"]) for f in out["failed"])),
+            **result)
+    return result

@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Atomic files: every state, report, metric and config file mailfleet writes goes through here.
 
 Standard library only (modules on PowerMTA hosts use it). A write goes to a temporary file in the

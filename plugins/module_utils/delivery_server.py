@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """MailWizz delivery servers that send through the fleet's PowerMTA hosts (controller side).
 
 MailWizz has no API to create or update a delivery server, its quotas or its headers, so the
@@ -482,7 +485,7 @@ def _wrap(exc, row, operation, table=None):
     code = _error_code(exc)
     subject = "delivery server %s" % row if row else "delivery servers"
     msg = "%s: %s failed (MySQL error %s: %s)" % (subject, operation, code if code is not None else "?",
-                                                   _error_text(exc))
+                                                  _error_text(exc))
     if code == 1452:  # a foreign key refused the row
         msg += ("; customer_id must be an existing MailWizz customer (mailfleet_tenants.<tenant>."
                 "delivery_server.customer_id) of %scustomer" % (

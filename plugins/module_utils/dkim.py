@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """DKIM keys of the tenant domains (controller side; needs ``cryptography``).
 
 Pure logic behind ``mailfleet.fleet.dkim_key`` (playbooks/dkim.yml): generating an RSA key, the TXT
@@ -264,7 +267,7 @@ def retirement_verdict(tenant, domain, current_selector, retired, audit):
         message = ("%s: DNS serves %s and it matches the current key: the retired selector%s %s can now be "
                    "removed from dkim_retired_selectors (then deploy). Keep the old TXT record published a few "
                    "days for mail still in flight." % (domain, audit["name"], "s" if len(selectors) > 1 else "",
-                                                      ", ".join(selectors)))
+                                                       ", ".join(selectors)))
     else:
         verdict = "keep"
         message = ("%s: keep the retired selector%s %s in the inventory: the current selector's record is not "

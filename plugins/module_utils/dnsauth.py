@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """DNS authentication audit for tenant sending domains and IPs (controller side).
 
 SPF and DMARC parsing/limits come from ``checkdmarc`` (RFC 7208 10-lookup and 2-void-lookup
@@ -27,7 +30,8 @@ import ipaddress
 
 __metaclass__ = type
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsbatch, dnsbl
+from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsbatch, dnsbl, health
+from ansible_collections.mailfleet.fleet.plugins.module_utils.module_run import ModuleFailure
 
 try:
     import dns.exception
@@ -502,7 +506,9 @@ def audit_fcrdns(ip, hostname, ctx):
     pending = want if want in unanswered else (None if confirmed else next(iter(sorted(unanswered)), None))
     if pending is not None:
         st, e = unanswered[pending]
-        return _unknown("fcrdns", str(addr), "%s %s" % (rtype, pending), st, e, **details)
+        # rcode and error: those of the lookup that got no answer (not the PTR lookup's)
+        return _unknown("fcrdns", str(addr), "%s %s" % (rtype, pending), st, e, ptr=ptrs, confirmed=confirmed,
+                        hostname=want)
     messages, sev = [], "ok"
     if not confirmed:
         sev = "fail"
@@ -598,3 +604,31 @@ def audit(domains, ips, nameservers, timeout=2.0):
     for r in results:
         summary[r["severity"]] += 1
     return {"results": results, "verdicts": verdicts, "summary": summary}
+
+
+# Python libraries the audit needs on the controller, as (name, present) for module_run.require.
+LIBRARIES = (("dnspython", dnsbl.HAS_DNSPYTHON), ("checkdmarc", HAS_CHECKDMARC), ("cryptography", HAS_CRYPTOGRAPHY))
+
+
+def audit_task(params, now=None, run_audit=None):
+    """The run of ``mailfleet.fleet.dns_auth_audit``: ``params`` are its options. Audits with
+    :func:`audit` (``run_audit`` stands in for it in tests), then evaluates the DNS-auth state
+    against ``previous_state`` (run id ``run_id``, default ``now``). Returns the module's result;
+    raises ModuleFailure on bad input, and with ``fail_on_not_ready`` when a domain is not ready."""
+    run_audit = run_audit or audit
+    for entry in params["ips"]:
+        if not entry.get("address"):
+            raise ModuleFailure("dns_auth_audit: every ips entry needs an address: %r" % (entry,))
+    try:
+        out = run_audit(params["domains"], params["ips"], params["nameservers"], timeout=params["timeout"])
+    except (dnsbl.DNSBLConfigError, ValueError) as exc:
+        raise ModuleFailure("dns_auth_audit: invalid configuration: %s" % exc)
+    state, events = health.evaluate_dns_auth(params["previous_state"] or {}, out["results"],
+                                             params["run_id"] or health.run_id(now))
+    result = dict(changed=False, results=out["results"], verdicts=out["verdicts"], summary=out["summary"],
+                  dns_auth_state=state, events=events)
+    not_ready = sorted(d for d, v in out["verdicts"].items() if v["ready"] is False)
+    if params["fail_on_not_ready"] and not_ready:
+        raise ModuleFailure("dns_auth_audit: domains not ready for bulk sending: %s" % ", ".join(not_ready),
+                            **result)
+    return result

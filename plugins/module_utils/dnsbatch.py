@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Many DNS queries in flight at once, on one UDP socket per nameserver (controller side).
 
 :func:`resolve` sends a batch of queries through explicitly given nameservers only (never
@@ -421,7 +424,7 @@ class Batch:
         if sock is None:
             return
         now = None
-        for _ in range(_RECV_BURST):
+        for _burst in range(_RECV_BURST):
             try:
                 data = sock.recv(65535)
             except (BlockingIOError, InterruptedError):

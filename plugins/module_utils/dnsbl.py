@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """DNSBL checks for sending IPs and domains (controller side; needs dnspython).
 
 Two layers:
@@ -48,7 +51,8 @@ import time
 
 __metaclass__ = type
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsbatch, grammar
+from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsbatch, grammar, health
+from ansible_collections.mailfleet.fleet.plugins.module_utils.module_run import ModuleFailure
 
 try:
     import dns.exception
@@ -385,10 +389,10 @@ def interpret(zone, subject, outcome):
     reason = " | ".join(txt) if txt else None
     if errors:
         # One bogus answer makes the whole response untrustworthy: never a listing.
-        return _result(zone, subject, "error", code=errors[0][0], codes=[a for a, _ in errors],
-                       meaning="; ".join(m for _, m in errors))
-    return _result(zone, subject, "listed", code=listings[0][0], codes=[a for a, _ in listings],
-                   meaning="; ".join(m for _, m in listings), reason=reason)
+        return _result(zone, subject, "error", code=errors[0][0], codes=[a for a, _meaning in errors],
+                       meaning="; ".join(m for _code, m in errors))
+    return _result(zone, subject, "listed", code=listings[0][0], codes=[a for a, _meaning in listings],
+                   meaning="; ".join(m for _code, m in listings), reason=reason)
 
 
 def _ip_sort_key(text):
@@ -443,7 +447,7 @@ def parse_nameserver(spec, what="nameservers"):
             text = str(spec).strip()
             port = 53
             if text.startswith("["):
-                address, _, rest = text[1:].partition("]")
+                address, _bracket, rest = text[1:].partition("]")
                 if rest.startswith(":"):
                     port = int(rest[1:])
             elif text.count(":") == 1:
@@ -636,3 +640,28 @@ def check(ips, zones=None, nameservers=None, timeout=2.0, dqs_key=None, workers=
              "txt_lookups": len(follow), "sent": rstats["sent"], "retransmits": rstats["retransmits"],
              "tcp": rstats["tcp"], "failovers": rstats["failovers"], "dead_servers": rstats["dead_servers"]}
     return results, stats
+
+
+def check_task(params, now=None, lookup=None):
+    """The run of ``mailfleet.fleet.dnsbl_check``: ``params`` are its options. Looks the IPs (and
+    domains) up with :func:`check` (``lookup`` stands in for it in tests) and, with
+    ``previous_health``, evaluates the new health state (run id ``run_id``, default ``now``).
+    Returns the module's result; raises ModuleFailure on a configuration or state error."""
+    lookup = lookup or check
+    try:
+        zones = normalize_zones(params["zones"], "zones")
+        results, stats = lookup(params["ips"], zones, params["nameservers"], timeout=params["timeout"],
+                                dqs_key=params["dqs_key"], workers=params["workers"], attempts=params["attempts"],
+                                deadline=params["deadline"], domains=params["domains"])
+    except ValueError as exc:  # DNSBLConfigError, grammar errors
+        raise ModuleFailure("dnsbl_check: invalid configuration: %s" % exc)
+    out = dict(changed=False, results=results, summary=summarize(results), stats=stats)
+    if params["previous_health"] is not None:
+        try:
+            state, events = health.evaluate(params["previous_health"], results, zones,
+                                            params["run_id"] or health.run_id(now),
+                                            resume_after=params["resume_after"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a state of the wrong shape
+            raise ModuleFailure("dnsbl_check: evaluating previous_health failed: %s" % exc)
+        out.update(health=state, planner_health=health.planner_view(state), events=events)
+    return out

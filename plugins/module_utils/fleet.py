@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The fleet model: validation and normalisation of the mailfleet inventory -- the one home of
 inventory validation.
 
@@ -39,7 +42,6 @@ from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import (  
     GrammarError,
     is_int,
     is_number,
-    parse_date,
     typename,
 )
 from ansible_collections.mailfleet.fleet.plugins.module_utils.providers import (

@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """One grammar for every value that reaches a PowerMTA config, an SQL row or a DNS name.
 
 Standard library only (it is imported by modules that run on PowerMTA hosts, by the controller's

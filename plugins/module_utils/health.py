@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Health state: standby/resume from DNSBL results, DNS-auth regressions, events (pure Python).
 
 Inputs are plain dicts, outputs are new plain dicts; nothing here does I/O.
@@ -29,6 +32,7 @@ episode, so re-running a day emits nothing new, and alerts can dedupe on ``id``:
 from __future__ import absolute_import, division, print_function
 
 import copy
+import datetime
 import json
 
 __metaclass__ = type
@@ -36,6 +40,12 @@ __metaclass__ = type
 DEFAULT_RESUME_AFTER = 3
 EVENT_TYPES = ("new_listing", "standby", "resume", "delisted", "dns_auth_regression")
 _SEVERITY_RANK = {"ok": 0, "warn": 1, "fail": 2}
+
+
+def run_id(now=None):
+    """The id of a health run: ``now`` (default: the current time) in UTC, ``YYYY-MM-DDTHH:MM:SSZ``."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def critical_zones(zones):

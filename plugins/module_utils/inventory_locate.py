@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Find the inventory file and line where a variable's key is written (controller side, PyYAML).
 
 Validation works on the values Ansible resolved; this module tells the operator *where* to fix
@@ -232,11 +235,11 @@ class Locator:
             except yaml.MarkedYAMLError as exc:
                 mark = exc.problem_mark or exc.context_mark
                 problems.append("%s:%d: YAML error: %s" % (self._show(filename), mark.line + 1 if mark else 0, exc.problem))
+            except (IOError, OSError, UnicodeDecodeError) as exc:  # UnicodeDecodeError is a ValueError: first
+                problems.append("%s: cannot read: %s" % (self._show(filename), exc))
             except (ValueError, TypeError) as exc:
                 problems.append("%s:%d: YAML cannot read this value: %s" % (
                     self._show(filename), self._bad_scalar_line(text), exc))
-            except (IOError, OSError, UnicodeDecodeError) as exc:
-                problems.append("%s: cannot read: %s" % (self._show(filename), exc))
         return problems
 
     @staticmethod

@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Incremental per-IP, per-provider daily ledger from PowerMTA accounting files.
 
 Standard library only: this runs on PowerMTA hosts (imported by the ``pmta_ledger`` module).
@@ -965,7 +968,7 @@ class AcctScanner:
         retry = []
         # Files may be rotated while we read: list again until nothing new turns up. Plain files
         # first: a compressed copy then knows whether its plain original is still there.
-        for _ in range(5):
+        for _attempt in range(5):
             listing = self.list_files()
             todo = [(ident, p) for ident, p in listing.items() if ident not in done]
             if not todo:

@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """MailWizz API client (controller side, on ``requests``: see ``http_session``).
 
 What it does, following the MailWizz API facts the project verified (docs/mailwizz-api-facts.md):
@@ -507,7 +509,7 @@ class MailWizzClient(object):
         obj = "list %r" % name
 
         def create():
-            _, payload = self.request("POST", "lists", data=body, obj=obj)
+            _status, payload = self.request("POST", "lists", data=body, obj=obj)
             return {"general": {"list_uid": payload.get("list_uid"), "name": name}}
 
         return self.create_safely(obj, lambda: self.find_lists(name), create, uid=_list_uid)
@@ -517,8 +519,8 @@ class MailWizzClient(object):
                             obj="list %s" % list_uid)[1]
 
     def delete_list(self, list_uid):
-        status, _ = self.request("DELETE", "lists/%s" % list_uid, obj="list %s" % list_uid,
-                                 accept_404=True)
+        status, _payload = self.request("DELETE", "lists/%s" % list_uid, obj="list %s" % list_uid,
+                                        accept_404=True)
         return status != 404
 
     def list_fields(self, list_uid):
@@ -564,9 +566,9 @@ class MailWizzClient(object):
                 "conditions": list(conditions)}
 
         def create():
-            _, payload = self.request("POST", "lists/%s/segments" % list_uid, data=body, obj=obj)
+            _status, payload = self.request("POST", "lists/%s/segments" % list_uid, data=body, obj=obj)
             uid = payload.get("segment_uid") or ((payload.get("data") or {}).get("record")
-                                                  or {}).get("segment_uid")
+                                                 or {}).get("segment_uid")
             return {"segment_uid": uid, "name": name}
 
         return self.create_safely(obj, lambda: self.find_segments(list_uid, name), create,
@@ -598,8 +600,8 @@ class MailWizzClient(object):
             return [hit] if hit else []
 
         def create():
-            _, payload = self.request("POST", "lists/%s/subscribers" % list_uid, data=fields,
-                                      obj=obj)
+            _status, payload = self.request("POST", "lists/%s/subscribers" % list_uid, data=fields,
+                                            obj=obj)
             return (payload.get("data") or {}).get("record") or {}
 
         return self.create_safely(obj, lookup, create)
@@ -610,9 +612,9 @@ class MailWizzClient(object):
         Returns the per-row result records the server sent back."""
         if len(rows) > BULK_MAX:
             raise ValueError("at most %d subscribers per bulk call" % BULK_MAX)
-        _, payload = self.request("POST", "lists/%s/subscribers/bulk" % list_uid,
-                                  data={"subscribers": list(rows)},
-                                  obj="bulk subscribers of list %s" % list_uid)
+        _status, payload = self.request("POST", "lists/%s/subscribers/bulk" % list_uid,
+                                        data={"subscribers": list(rows)},
+                                        obj="bulk subscribers of list %s" % list_uid)
         return (payload.get("data") or {}).get("records") or []
 
     def update_subscriber(self, list_uid, subscriber_uid, fields):
@@ -620,8 +622,8 @@ class MailWizzClient(object):
                             data=fields, obj="subscriber %s" % subscriber_uid)[1]
 
     def delete_subscriber(self, list_uid, subscriber_uid):
-        status, _ = self.request("DELETE", "lists/%s/subscribers/%s" % (list_uid, subscriber_uid),
-                                 obj="subscriber %s" % subscriber_uid, accept_404=True)
+        status, _payload = self.request("DELETE", "lists/%s/subscribers/%s" % (list_uid, subscriber_uid),
+                                        obj="subscriber %s" % subscriber_uid, accept_404=True)
         return status != 404
 
     # ---------------------------------------------------------------------------- campaigns
@@ -652,7 +654,7 @@ class MailWizzClient(object):
         body = self.campaign_body(campaign)
 
         def create():
-            _, payload = self.request("POST", "campaigns", data=body, obj=obj)
+            _status, payload = self.request("POST", "campaigns", data=body, obj=obj)
             return {"campaign_uid": payload.get("campaign_uid"), "name": name}
 
         return self.create_safely(obj, lambda: self.find_campaigns(name), create,
@@ -664,8 +666,8 @@ class MailWizzClient(object):
                             obj="campaign %s" % campaign_uid)[1]
 
     def delete_campaign(self, campaign_uid):
-        status, _ = self.request("DELETE", "campaigns/%s" % campaign_uid,
-                                 obj="campaign %s" % campaign_uid, accept_404=True)
+        status, _payload = self.request("DELETE", "campaigns/%s" % campaign_uid,
+                                        obj="campaign %s" % campaign_uid, accept_404=True)
         return status != 404
 
     def pause_unpause(self, campaign_uid):

@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Idempotent MailWizz operations behind the mailwizz_* modules (stdlib only, no Ansible).
 
 * :func:`ensure_list` - a list, by name, present/absent, updated only when it differs.
@@ -10,6 +12,9 @@
 * :func:`ensure_campaign` - creates the campaign (or its day parts: one MailWizz campaign per day,
   each aimed at a list segment selecting a range of stable subscriber buckets, with successive
   ``send_at``), pause/resume/absent.
+* :func:`list_task`, :func:`subscribers_task`, :func:`campaign_task`, :func:`gather_info` - the
+  runs of the mailwizz_list, mailwizz_subscribers, mailwizz_campaign and mailwizz_info modules:
+  the module's parameters in, its result out (``mailwizz_module.run`` supplies the client).
 
 How the split works with what MailWizz supports: every imported subscriber gets a stable bucket
 ``00``..``99`` (sha1 of the lowercased email) in a custom field (``MF_BUCKET``). A day part is a
@@ -112,7 +117,7 @@ def ensure_list(client, name, desired, state="present", check_mode=False):
     clean = dict((s, v) for s, v in clean.items() if v)
     if record is None:
         if not check_mode:
-            record, _ = client.create_list(name, clean)
+            record, _created = client.create_list(name, clean)
             uid = record["general"]["list_uid"]
         return {"changed": True, "action": "created", "list_uid": uid, "write_only": write_only,
                 "diff": {"before": {}, "after": clean}}
@@ -347,7 +352,7 @@ def bulk_outcomes(records, pending):
     for rec in records:
         by_email.setdefault(_record_email(rec), rec)
     out = []
-    for _, email, _ in pending:
+    for _index, email, _data in pending:
         rec = by_email.get(email.lower())
         out.append(bulk_record_outcome(rec) if rec is not None
                    else ("unknown", "no record for this row in the bulk answer"))
@@ -362,18 +367,18 @@ def _bulk_chunk(client, list_uid, chunk, total_known, result, fail):
     ambiguous = False
     for attempt in range(attempts):
         try:
-            records = client.bulk_create_subscribers(list_uid, [d for _, _, d in pending])
+            records = client.bulk_create_subscribers(list_uid, [d for _index, _email, d in pending])
         except MailWizzError as exc:
             if not exc.create_retryable or attempt + 1 >= attempts:
-                for index, email, _ in pending:
+                for index, email, _data in pending:
                     fail(index, email, str(exc))
                 return
             ambiguous = ambiguous or exc.ambiguous
-            emails = [e for _, e, _ in pending]
+            emails = [e for _index, e, _data in pending]
             landed = client.settle_lookup(
                 exc, lambda: _lookup_landed(client, list_uid, emails, total_known),
                 done=lambda found: len(found) >= len(emails))
-            result["created"] += sum(1 for _, e, _ in pending if e.lower() in landed)
+            result["created"] += sum(1 for _index, e, _data in pending if e.lower() in landed)
             pending = [p for p in pending if p[1].lower() not in landed]
             if not pending:
                 return
@@ -385,8 +390,8 @@ def _bulk_chunk(client, list_uid, chunk, total_known, result, fail):
         if check:
             # unknown is neither success nor failure; and after an ambiguous call a row the
             # retry calls a duplicate may be our own earlier POST that landed late
-            found = _lookup_landed(client, list_uid, [p[1] for p, _ in check], total_known)
-        for (index, email, _), (state, why) in zip(pending, outcomes):
+            found = _lookup_landed(client, list_uid, [p[1] for p, _why in check], total_known)
+        for (index, email, _data), (state, why) in zip(pending, outcomes):
             if state == "created" or email.lower() in found:
                 result["created"] += 1
                 if state != "created" and ambiguous:
@@ -545,7 +550,7 @@ def ensure_campaign(client, spec, state="present", check_mode=False):
         for rec in have:
             status = rec.get("status")
             flip = (state == "paused" and status in ("sending", "pending-sending",
-                                                      "processing")) or \
+                                                     "processing")) or \
                    (state == "resumed" and status == "paused")
             entry = {"name": rec["name"], "campaign_uid": rec["campaign_uid"], "status": status,
                      "action": "none"}
@@ -618,12 +623,12 @@ def ensure_campaign(client, spec, state="present", check_mode=False):
                  "action": "created", "campaign_uid": None, "segment_uid": seg_uid}
         if not check_mode:
             if conds:
-                seg, _ = client.create_segment(spec["list_uid"], "mailfleet: %s" % pname, conds)
+                seg, _created = client.create_segment(spec["list_uid"], "mailfleet: %s" % pname, conds)
                 seg_uid = seg["segment_uid"]
                 entry["segment_uid"] = seg_uid
             if seg_uid:
                 body["segment_uid"] = seg_uid
-            rec, _ = client.create_campaign(body)
+            rec, _created = client.create_campaign(body)
             entry["campaign_uid"] = rec["campaign_uid"]
         out["diff"]["after"][pname] = {"send_at": body["send_at"], "audience": part["count"]}
         out["campaigns"].append(entry)
@@ -648,3 +653,111 @@ def render_template(path, variables):
         return env.from_string(source).render(**(variables or {}))
     except jinja2.TemplateError as exc:
         raise OperationError("template %s: %s: %s" % (path, type(exc).__name__, exc))
+
+
+# --------------------------------------------------------------------------- the modules' runs
+CAMPAIGN_NEEDED = ("subject", "from_name", "from_email", "reply_to", "capacity_today")
+
+
+def list_task(client, params, check_mode=False, diff=False):
+    """mailwizz_list: the list ``params["name"]`` present (as described) or absent."""
+    desired = {"general": dict({"description": params["name"]}, **params["general"]),
+               "defaults": params["defaults"], "notifications": params["notifications"],
+               "company": params["company"]}
+    res = ensure_list(client, params["name"], desired, state=params["state"], check_mode=check_mode)
+    if not diff:
+        res.pop("diff")
+    return res
+
+
+def subscribers_task(client, params, check_mode=False, diff=False, warn=None):
+    """mailwizz_subscribers: import ``params["subscribers"]`` (or the rows of ``csv_file``) into the
+    list; failed rows are warned about through ``warn``, or fail the run with ``fail_on_errors``."""
+    if params["csv_file"]:
+        try:
+            with open(params["csv_file"], encoding="utf-8-sig") as handle:
+                rows = read_csv_rows(handle.read(), tags_separator=params["csv_tags_separator"])
+        except OSError as exc:
+            raise OperationError("cannot read %s: %s" % (params["csv_file"], exc.strerror))
+    else:
+        rows = [dict(r) for r in params["subscribers"]]
+    for row in rows:
+        if params["tags"]:
+            row["tags"] = list(row.get("tags") or []) + list(params["tags"])
+    list_uid = resolve_list_uid(client, params["list_name"], params["list_uid"])
+    res = import_subscribers(client, list_uid, rows, tags_field=params["tags_field"] or None,
+                             bucket_field=params["bucket_field"] or None, status=params["status"],
+                             tags_mode=params["tags_mode"], update_existing=params["update_existing"],
+                             chunk_size=params["chunk_size"], check_mode=check_mode)
+    res.pop("calls", None)
+    res["failed_count"] = res.pop("failed")
+    res["counts"] = {"created": res["created"], "updated": res["updated"],
+                     "skipped": res["skipped"], "failed": res["failed_count"]}
+    res["list_uid"] = list_uid
+    if diff:
+        res["diff"] = {"before": {"list_uid": list_uid},
+                       "after": {"list_uid": list_uid, "create": res["created"], "update": res["updated"],
+                                 "fields_created": res["fields_created"]}}
+    if res["failed_count"]:
+        msg = "%d of %d rows failed (see failed_rows)" % (res["failed_count"], len(rows))
+        if params["fail_on_errors"]:
+            raise OperationError(msg + "; first: row %(row)s %(email)s: %(reason)s" % res["failed_rows"][0])
+        if warn is not None:
+            warn(msg)
+    return res
+
+
+def campaign_task(client, params, check_mode=False, diff=False):
+    """mailwizz_campaign: the campaign ``params["name"]`` (or its day parts) in ``params["state"]``,
+    within today's capacity; ``template`` is rendered on the controller."""
+    spec = dict(params)
+    if params["state"] == "present":
+        missing = [k for k in CAMPAIGN_NEEDED if params[k] is None]
+        if not (params["list_name"] or params["list_uid"]):
+            missing.append("list_name or list_uid")
+        if not (params["template"] or params["content"]):
+            missing.append("template or content")
+        if missing:
+            raise OperationError("campaign %r: missing %s" % (params["name"], ", ".join(missing)))
+        if params["capacity_today"] < 0 or params["sent_today"] < 0:
+            raise OperationError("capacity_today and sent_today must be >= 0")
+        if params["template"]:
+            spec["content"] = render_template(params["template"], params["template_vars"])
+        spec["list_uid"] = resolve_list_uid(client, params["list_name"], params["list_uid"])
+    res = ensure_campaign(client, spec, state=params["state"], check_mode=check_mode)
+    if not diff:
+        res.pop("diff")
+    return res
+
+
+def gather_info(client, what, campaign_name=None, campaign_uid=None):
+    """mailwizz_info: what ``what`` names (health, lists, delivery_servers, campaigns,
+    campaign_stats of ``campaign_name``'s parts and/or ``campaign_uid``); read-only."""
+    out = {"changed": False}
+    if "health" in what:
+        out["health"] = client.health()
+    if "lists" in what:
+        out["lists"] = [{"list_uid": (r.get("general") or {}).get("list_uid"),
+                         "name": (r.get("general") or {}).get("name"),
+                         "description": (r.get("general") or {}).get("description"),
+                         "from_email": (r.get("defaults") or {}).get("from_email")}
+                        for r in client.paginate("lists", obj="lists")]
+    if "delivery_servers" in what:
+        out["delivery_servers"] = client.delivery_servers()
+    if "campaigns" in what:
+        out["campaigns"] = [{"campaign_uid": r.get("campaign_uid"), "name": r.get("name"),
+                             "status": r.get("status")} for r in client.campaigns()]
+    if "campaign_stats" in what:
+        targets = []
+        if campaign_uid:
+            targets.append((campaign_uid, campaign_uid))
+        if campaign_name:
+            parts = existing_parts(client, campaign_name)
+            if not parts:
+                raise OperationError("campaign %r does not exist" % campaign_name)
+            targets.extend((p["name"], p["campaign_uid"]) for p in parts)
+        if not targets:
+            raise OperationError("campaign_stats needs campaign_name or campaign_uid")
+        out["campaign_stats"] = dict((label, client.campaign_stats(uid))
+                                     for label, uid in targets)
+    return out

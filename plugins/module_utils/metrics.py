@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Prometheus metrics of the warmup fleet (text exposition format 0.0.4; pure Python, stdlib only).
 
 Imported by ``pmta_metrics`` (runs on PowerMTA hosts, writes a node_exporter textfile-collector
@@ -28,11 +31,14 @@ from __future__ import absolute_import, division, print_function
 
 import datetime
 import math
+import os
 import re
+import time
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity
+from ansible_collections.mailfleet.fleet.plugins.module_utils import atomic, capacity
 from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import OUTCOMES, PROVIDERS, RATES
 from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import ACTIONS
+from ansible_collections.mailfleet.fleet.plugins.module_utils.module_run import ModuleFailure
 
 __metaclass__ = type
 
@@ -330,3 +336,50 @@ def _check_declarations():
 
 
 _check_declarations()
+
+
+# --------------------------------------------------------------------------- the pmta_metrics module
+def write_task(params, check_mode=False, diff=False, now=None):
+    """The run of ``mailfleet.fleet.pmta_metrics``: ``params`` are its options. Renders the host's
+    metrics (run timestamp ``now``, default the current time, when ``timestamp``) and writes them
+    to ``path`` atomically when anything but the volatile samples changed, or fixes the mode.
+    Returns the module's result; raises ModuleFailure naming the file and the operation."""
+    path = params["path"]
+    try:
+        mode = atomic.parse_mode(params["mode"])
+    except ValueError:
+        raise ModuleFailure("pmta_metrics: mode %r is not an octal permission" % (params["mode"],), path=path)
+    try:
+        samples = fleet_samples(params["plan_report"], params["ledgers"], params["health"], params["host"],
+                                params["model"], int(now or time.time()) if params["timestamp"] else None)
+        text = render(samples)
+    except (MetricsError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:  # input of the wrong shape
+        raise ModuleFailure("pmta_metrics: cannot render the metrics for %s: %s" % (path, exc), path=path)
+    ips = sorted({s[1]["ip"] for s in samples if "ip" in s[1]})
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ModuleFailure("pmta_metrics: cannot write %s: directory %s does not exist (is node_exporter's "
+                            "textfile collector set up?)" % (path, directory), path=path)
+    try:
+        before = atomic.read_text(path)
+    except OSError as exc:
+        raise ModuleFailure("pmta_metrics: cannot read %s: %s" % (path, exc.strerror or exc), path=path)
+    changed = before is None or strip_volatile(before) != strip_volatile(text)
+    write = before != text
+    mode_changed = False
+    if before is not None and not write:
+        mode_changed = (os.stat(path).st_mode & 0o7777) != mode
+        changed = changed or mode_changed
+    if not check_mode:
+        try:
+            if write:
+                atomic.atomic_write(path, text, mode)
+            elif mode_changed:
+                os.chmod(path, mode)
+        except OSError as exc:
+            raise ModuleFailure("pmta_metrics: cannot write %s: %s" % (path, exc.strerror or exc), path=path)
+    result = dict(changed=changed, path=path, samples=len(samples), ips=ips, written=bool(write and not check_mode))
+    if diff and changed:
+        result["diff"] = {"before": strip_volatile(before or "") + ("\n" if before else ""),
+                          "after": strip_volatile(text) + "\n", "before_header": path, "after_header": path}
+    return result

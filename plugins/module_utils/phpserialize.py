@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """PHP ``serialize()`` / ``unserialize()`` for plain data (no objects).
 
 MailWizz keeps a model's extra attributes in a ``meta_data`` BLOB column holding
@@ -182,7 +185,7 @@ class _Reader:
                 self.fail("negative array size")
             self.expect(b"{")
             result = {}
-            for _ in range(count):
+            for _item in range(count):
                 key = self.value(depth + 1)
                 if not isinstance(key, (int, str, bytes)) or isinstance(key, bool):
                     self.fail("array key must be int or string")

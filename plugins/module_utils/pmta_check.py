@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """mailfleet's own PowerMTA configuration checker.
 
 Standard library only: it runs on PowerMTA hosts inside the ``pmta_config`` module, on the staged
@@ -38,7 +41,11 @@ from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import (
 
 __metaclass__ = type
 
-_W = lambda text: frozenset(text.split())  # noqa: E731 - compact directive tables
+
+def _W(text):
+    """A compact directive table: the words of ``text``."""
+    return frozenset(text.split())
+
 
 GLOBAL = _W("""
 total-max-smtp-out total-max-smtp-in postmaster spool spool-delete-corrupted spool-min-free-space

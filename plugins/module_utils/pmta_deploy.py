@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The safe deploy of a PowerMTA configuration, one step at a time.
 
 Standard library only: it runs on the PowerMTA host inside the ``pmta_config`` module. The module

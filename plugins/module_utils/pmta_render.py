@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The decisions behind one PowerMTA host's configuration, and the proof that a text holds them.
 
 Standard library only, no Ansible objects (the ``pmta_config`` module imports :func:`mask_secrets`
@@ -338,7 +341,7 @@ def _settings_view(cfg):
             raise GrammarError(field.what, "%s would make PowerMTA an open relay; name the networks that may relay"
                                % format_value(field))
         relays.append(field)
-    view["relay_sources"] = sorted(relays, key=lambda f: format_value(f))
+    view["relay_sources"] = sorted(relays, key=format_value)
     defaults = cfg["domain_defaults"]
     view["domain_defaults"] = []
     for key in sorted(defaults, key=str):

@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Classes of receiver replies (deferrals and bounces), per mailbox provider: ONE table.
 
 Standard library only: the ledger imports this on PowerMTA hosts.
@@ -392,7 +395,7 @@ def required_literals(text):
             if ch in "?*{":
                 run = run[:-1]          # the character before is optional
             elif ch == "+":
-                run, i = run, i         # the character before is there at least once
+                pass                    # the character before is there at least once
             if ch in ".^$|?*{+[(":
                 best = max(best, run, key=len)
                 run = ""

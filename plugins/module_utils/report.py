@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run report of the warmup fleet: a plain dict, rendered as Markdown and as self-contained HTML.
 
 Pure Python, standard library only, no I/O. The output is deterministic: the same inputs give the

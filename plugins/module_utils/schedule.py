@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Warmup schedules: their grammar, defaults and thresholds, and what a stage means.
 
 Pure Python, standard library only, no Ansible objects (imported by the fleet validation, the
@@ -152,7 +155,7 @@ def normalize_schedule(raw, name=None):
                 errors.append((vpath, "volume must be a positive integer (messages per day), got %d" % volume))
                 continue
             if previous is not None and volume <= previous:
-                errors.append((vpath, "volume must be greater than the previous stage (%d), got %d"
+                errors.append((vpath, "volume must be greater than the previous stage (%s), got %d"
                                % (previous, volume)))
             previous = volume
             if days is not None:

@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The warmup state file of a PowerMTA host: its codec (load / dump / validate).
 
 Pure Python, standard library only: the ``warmup_state`` module runs it on PowerMTA hosts.
@@ -597,6 +600,6 @@ def state_events(model, result, today_s, mode="plan"):
             "type": "state_corrupt", "subject": host, "host": host, "kind": kind, "path": path, "ip": ip,
             "problems": problems,
             "message": "%s on %s%s: %s. %s." % (path, host, (", IP %s" % ip) if ip else "", "; ".join(problems),
-                                               consequence[0].upper() + consequence[1:]),
+                                                consequence[0].upper() + consequence[1:]),
         })
     return events

@@ -1,4 +1,7 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Warmup planner: per-IP daily quotas that advance on real sending and on health.
 
 The schedule grammar, defaults and thresholds live in ``schedule.py``; the state file codec in
@@ -264,7 +267,7 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
             action, reason, backoff, rates_out = _judge_repair(schedule, th, cur, ledger, days, decide)
         elif not is_new:
             action, reason, backoff, rates_out = _judge_stage(schedule, th, cur, ledger, days,
-                                                               overrides, decide, n_stages, today_d)
+                                                              overrides, decide, n_stages, today_d)
     max_stage = overrides.get("max_stage")
     if (max_stage is not None and not standby and overrides.get("pin_stage") is None
             and cur["stage_index"] > max(0, int(max_stage) - 1)):
@@ -273,7 +276,7 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
         decide(ms)
         action = "step_back"
         reason = "override max_stage %d: %s -> %s" % (ms + 1, _stage_label(schedule, stage_before),
-                                                       _stage_label(schedule, ms))
+                                                      _stage_label(schedule, ms))
         backoff = []
 
     if action is None:  # pragma: no cover - every branch sets an action
@@ -380,7 +383,7 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
             summary), [], rates_out
 
     ms = overrides.get("max_stage")
-    backoff = [p for p, _ in prov_over]
+    backoff = [p for p, _over in prov_over]
     if prov_over:
         return "hold", "holding at %s; %s alone over a threshold (%s): its cap x%g (%s)" % (
             _stage_label(schedule, stage), ", ".join(backoff),

@@ -1,6 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 # The work is done by the action plugin of the same name (plugins/action/dkim_key.py), on the
 # controller, where the vault secrets are; this file carries its documentation, as for
 # ansible.builtin.template.
@@ -33,7 +35,7 @@ description:
     Every problem is reported before anything is written.
   - Runs on the controller only and touches no host.
 version_added: "0.2.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   tenants:
     description: The fleet model's tenants, C(mailfleet_model.tenants) (from M(mailfleet.fleet.fleet_model)).

@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: audit SPF, DKIM, DMARC and FCrDNS of tenant domains and sending IPs."""
 from __future__ import absolute_import, division, print_function
 
@@ -27,7 +30,7 @@ description:
     O(timeout)) is not waited for again in the same audit, so an outage costs about one timeout.
   - Only the given nameservers are queried. Read-only; C(changed) is always false.
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   domains:
     description: Tenant sending domains.
@@ -128,54 +131,33 @@ events:
   elements: dict
 """
 
-import datetime
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsauth
+from ansible_collections.mailfleet.fleet.plugins.module_utils.module_run import finish, require
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsauth, dnsbl, health
+ARGUMENT_SPEC = dict(
+    domains=dict(type="list", elements="dict", required=True, options=dict(
+        name=dict(type="str", required=True),
+        dkim_selector=dict(type="str"),
+        dkim_key_file=dict(type="path", no_log=False),
+        dkim_key_pem=dict(type="str", no_log=True),
+        ips=dict(type="list", elements="str", default=[]),
+        return_path_domain=dict(type="str"),
+    )),
+    ips=dict(type="list", elements="dict", default=[]),
+    nameservers=dict(type="list", elements="str", required=True),
+    timeout=dict(type="float", default=2.0),
+    previous_state=dict(type="dict"),
+    run_id=dict(type="str"),
+    fail_on_not_ready=dict(type="bool", default=False),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            domains=dict(type="list", elements="dict", required=True, options=dict(
-                name=dict(type="str", required=True),
-                dkim_selector=dict(type="str"),
-                dkim_key_file=dict(type="path", no_log=False),
-                dkim_key_pem=dict(type="str", no_log=True),
-                ips=dict(type="list", elements="str", default=[]),
-                return_path_domain=dict(type="str"),
-            )),
-            ips=dict(type="list", elements="dict", default=[]),
-            nameservers=dict(type="list", elements="str", required=True),
-            timeout=dict(type="float", default=2.0),
-            previous_state=dict(type="dict"),
-            run_id=dict(type="str"),
-            fail_on_not_ready=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
-    for lib, ok in (("dnspython", dnsbl.HAS_DNSPYTHON), ("checkdmarc", dnsauth.HAS_CHECKDMARC),
-                    ("cryptography", dnsauth.HAS_CRYPTOGRAPHY)):
-        if not ok:
-            module.fail_json(msg=missing_required_lib(lib))
-    p = module.params
-    for entry in p["ips"]:
-        if not entry.get("address"):
-            module.fail_json(msg="dns_auth_audit: every ips entry needs an address: %r" % (entry,))
-    try:
-        out = dnsauth.audit(p["domains"], p["ips"], p["nameservers"], timeout=p["timeout"])
-    except (dnsbl.DNSBLConfigError, ValueError) as exc:
-        module.fail_json(msg="dns_auth_audit: invalid configuration: %s" % exc)
-    run_id = p["run_id"] or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    state, events = health.evaluate_dns_auth(p["previous_state"] or {}, out["results"], run_id)
-    result = dict(changed=False, results=out["results"], verdicts=out["verdicts"], summary=out["summary"],
-                  dns_auth_state=state, events=events)
-    not_ready = sorted(d for d, v in out["verdicts"].items() if v["ready"] is False)
-    if p["fail_on_not_ready"] and not_ready:
-        module.fail_json(msg="dns_auth_audit: domains not ready for bulk sending: %s" % ", ".join(not_ready),
-                         **result)
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    require(module, *dnsauth.LIBRARIES)
+    finish(module, dnsauth.audit_task, module.params)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: look sending IPs up in DNSBLs (controller side)."""
 from __future__ import absolute_import, division, print_function
 
@@ -18,7 +21,7 @@ description:
     nameserver that refuses or answers nothing for O(timeout) is dead for the rest of the run - what it
     owes goes to the zone's next nameserver or ends C(unknown) at once, so a dead server costs one
     timeout, not one per lookup. O(deadline) bounds the whole check.
-  - Interprets answers by the declared kind of each zone (O(zones[].kind)). A listing is an A answer in
+  - Interprets answers by the declared C(kind) of each O(zones) entry. A listing is an A answer in
     127.0.0.0/8 other than 127.0.0.1 (Spamhaus codes named SBL, CSS, XBL, DROP, PBL; DBL codes for
     domains). Whatever the kind, 127.0.0.1, answers outside 127/8 and the 127.255.255.0/24 band
     (Spamhaus error answers .252 typo, .254 public resolver, .255 over quota) are C(error), never
@@ -29,7 +32,7 @@ description:
   - Read-only (DNS queries only); always reports C(changed=false) and runs in check mode.
   - "Runs on the controller (C(delegate_to: localhost)); needs dnspython."
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   ips:
     description: Sending IP addresses (IPv4 or IPv6).
@@ -153,50 +156,31 @@ events:
   elements: dict
 """
 
-import datetime
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsbl
+from ansible_collections.mailfleet.fleet.plugins.module_utils.module_run import finish, require
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import dnsbl, health
+ARGUMENT_SPEC = dict(
+    ips=dict(type="list", elements="str", required=True),
+    domains=dict(type="list", elements="str", default=[]),
+    zones=dict(type="list", elements="raw"),
+    nameservers=dict(type="list", elements="str", required=True),
+    dqs_key=dict(type="str", no_log=True),
+    timeout=dict(type="float", default=2.0),
+    attempts=dict(type="int", default=2),
+    workers=dict(type="int", default=256),
+    deadline=dict(type="float"),
+    previous_health=dict(type="dict"),
+    resume_after=dict(type="int", default=3),
+    run_id=dict(type="str"),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            ips=dict(type="list", elements="str", required=True),
-            domains=dict(type="list", elements="str", default=[]),
-            zones=dict(type="list", elements="raw"),
-            nameservers=dict(type="list", elements="str", required=True),
-            dqs_key=dict(type="str", no_log=True),
-            timeout=dict(type="float", default=2.0),
-            attempts=dict(type="int", default=2),
-            workers=dict(type="int", default=256),
-            deadline=dict(type="float"),
-            previous_health=dict(type="dict"),
-            resume_after=dict(type="int", default=3),
-            run_id=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
-    if not dnsbl.HAS_DNSPYTHON:
-        module.fail_json(msg=missing_required_lib("dnspython"))
-    p = module.params
-    try:
-        zones = dnsbl.normalize_zones(p["zones"], "zones")
-        results, stats = dnsbl.check(p["ips"], zones, p["nameservers"], timeout=p["timeout"], dqs_key=p["dqs_key"],
-                                     workers=p["workers"], attempts=p["attempts"], deadline=p["deadline"],
-                                     domains=p["domains"])
-    except ValueError as exc:  # DNSBLConfigError, grammar errors
-        module.fail_json(msg="dnsbl_check: invalid configuration: %s" % exc)
-    out = dict(changed=False, results=results, summary=dnsbl.summarize(results), stats=stats)
-    if p["previous_health"] is not None:
-        run_id = p["run_id"] or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        try:
-            state, events = health.evaluate(p["previous_health"], results, zones, run_id, resume_after=p["resume_after"])
-        except (ValueError, KeyError, TypeError) as exc:
-            module.fail_json(msg="dnsbl_check: evaluating previous_health failed: %s" % exc)
-        out.update(health=state, planner_health=health.planner_view(state), events=events)
-    module.exit_json(**out)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    require(module, ("dnspython", dnsbl.HAS_DNSPYTHON))
+    finish(module, dnsbl.check_task, module.params)
 
 
 if __name__ == "__main__":

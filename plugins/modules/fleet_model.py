@@ -1,6 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 # The work is done by the action plugin of the same name (plugins/action/fleet_model.py), on the
 # controller; this file carries its documentation, as for ansible.builtin.template.
 from __future__ import absolute_import, division, print_function
@@ -31,7 +33,7 @@ description:
     C(mailfleet_today) and C(mailfleet_inventory_base)."
   - Runs on the controller only and touches no host. Run it on C(localhost) before any other play.
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   today:
     description: The day to plan for (YYYY-MM-DD). Defaults to C(mailfleet_today) or the controller's date.

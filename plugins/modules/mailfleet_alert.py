@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: send health events to Telegram and/or a JSON webhook, once per event id."""
 from __future__ import absolute_import, division, print_function
 
@@ -16,7 +19,7 @@ description:
   - In check mode nothing is sent and the state file is not written; C(would_send) lists what would go out.
   - Messages and errors never contain the bot token or webhook header values.
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   events:
     description: Events, each a dict with at least C(id) and C(type) (and usually C(message)).
@@ -31,7 +34,6 @@ options:
         description: Bot token.
         type: str
         required: true
-        no_log: true
       chat_id:
         description: Chat id to post to.
         type: str
@@ -116,57 +118,31 @@ failed:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils import alerts
+from ansible_collections.mailfleet.fleet.plugins.module_utils.module_run import finish
+
+ARGUMENT_SPEC = dict(
+    events=dict(type="list", elements="dict", required=True),
+    telegram=dict(type="dict", options=dict(
+        token=dict(type="str", required=True, no_log=True),
+        chat_id=dict(type="str", required=True),
+        api_base=dict(type="str", default=alerts.TELEGRAM_API),
+    )),
+    webhook=dict(type="dict", options=dict(
+        url=dict(type="str", required=True),
+        headers=dict(type="dict", default={}, no_log=True),
+    )),
+    state_path=dict(type="path", required=True),
+    timeout=dict(type="float", default=10.0),
+    prefix=dict(type="str", default="mailfleet"),
+    retain_days=dict(type="int", default=400),
+    fail_on_error=dict(type="bool", default=True),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            events=dict(type="list", elements="dict", required=True),
-            telegram=dict(type="dict", options=dict(
-                token=dict(type="str", required=True, no_log=True),
-                chat_id=dict(type="str", required=True),
-                api_base=dict(type="str", default=alerts.TELEGRAM_API),
-            )),
-            webhook=dict(type="dict", options=dict(
-                url=dict(type="str", required=True),
-                headers=dict(type="dict", default={}, no_log=True),
-            )),
-            state_path=dict(type="path", required=True),
-            timeout=dict(type="float", default=10.0),
-            prefix=dict(type="str", default="mailfleet"),
-            retain_days=dict(type="int", default=400),
-            fail_on_error=dict(type="bool", default=True),
-        ),
-        required_one_of=[["telegram", "webhook"]],
-        supports_check_mode=True,
-    )
-    p = module.params
-    for ev in p["events"]:
-        if not ev.get("id"):
-            module.fail_json(msg="mailfleet_alert: every event needs an id: %r" % (ev,))
-    try:
-        before = alerts.load_state(p["state_path"])
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg="mailfleet_alert: reading state %s failed: %s" % (p["state_path"], exc))
-    try:
-        out = alerts.dispatch(p["events"], {"telegram": p["telegram"], "webhook": p["webhook"]},
-                              state_path=p["state_path"], check_mode=module.check_mode, timeout=p["timeout"],
-                              prefix=p["prefix"], retain_days=p["retain_days"])
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg="mailfleet_alert: writing state %s failed: %s" % (p["state_path"], exc))
-    changed = bool(out["sent"] or out["would_send"])
-    result = dict(changed=changed, sent=out["sent"], would_send=out["would_send"], skipped=out["skipped"],
-                  failed=out["failed"])
-    if module._diff:
-        new_keys = ["%s|%s" % (s["channel"], s["id"]) for s in out["sent"] + out["would_send"]]
-        result["diff"] = {"before": "\n".join(sorted(before["sent"])) + "\n",
-                          "after": "\n".join(sorted(set(before["sent"]) | set(new_keys))) + "\n",
-                          "before_header": p["state_path"], "after_header": p["state_path"]}
-    if out["failed"] and p["fail_on_error"]:
-        module.fail_json(msg="mailfleet_alert: %d alert(s) could not be sent: %s" % (
-            len(out["failed"]), "; ".join("%s via %s: %s" % (f["id"], f["channel"], f["error"]) for f in out["failed"])),
-            **result)
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_one_of=[["telegram", "webhook"]],
+                           supports_check_mode=True)
+    finish(module, alerts.alert_task, module.params, check_mode=module.check_mode, diff=module._diff)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Write the mailfleet run report (Markdown + self-contained HTML) and the caps history."""
 from __future__ import absolute_import, division, print_function
 
@@ -25,7 +28,7 @@ description:
     outside check mode and only when its content differs.
   - Runs on the controller (C(delegate_to=localhost) or a play on C(localhost)).
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   dir:
     description: Directory of the reports (created when missing, outside check mode).
@@ -91,8 +94,10 @@ options:
     default: "0644"
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - The diff shows the Markdown report and the history file; the HTML files are listed in
@@ -140,105 +145,30 @@ markdown:
   type: str
 """
 
-import json
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write, read_text
-from ansible_collections.mailfleet.fleet.plugins.module_utils import report as rp
+from ansible_collections.mailfleet.fleet.plugins.module_utils.module_run import finish
+from ansible_collections.mailfleet.fleet.plugins.module_utils.report_files import report_task
+
+ARGUMENT_SPEC = dict(
+    dir=dict(type="path", required=True),
+    kind=dict(type="str", default="warmup"),
+    plan_report=dict(type="dict", required=True),
+    model=dict(type="dict"),
+    ledgers=dict(type="dict", default={}),
+    health=dict(type="dict", default={}),
+    date=dict(type="str"),
+    days=dict(type="int", default=14),
+    history_file=dict(type="path"),
+    keep_days=dict(type="int", default=120),
+    formats=dict(type="list", elements="str", choices=["md", "html"], default=["md", "html"]),
+    latest=dict(type="bool", default=True),
+    mode=dict(type="raw", default="0644"),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            dir=dict(type="path", required=True),
-            kind=dict(type="str", default="warmup"),
-            plan_report=dict(type="dict", required=True),
-            model=dict(type="dict"),
-            ledgers=dict(type="dict", default={}),
-            health=dict(type="dict", default={}),
-            date=dict(type="str"),
-            days=dict(type="int", default=14),
-            history_file=dict(type="path"),
-            keep_days=dict(type="int", default=120),
-            formats=dict(type="list", elements="str", choices=["md", "html"], default=["md", "html"]),
-            latest=dict(type="bool", default=True),
-            mode=dict(type="raw", default="0644"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    directory = p["dir"]
-    history_file = p["history_file"] or os.path.join(directory, "history.json")
-    try:
-        mode = p["mode"] if isinstance(p["mode"], int) else int(str(p["mode"]), 8)
-    except ValueError:
-        module.fail_json(msg="mailfleet_report: mode %r is not an octal permission" % (p["mode"],))
-    if not p["kind"] or "/" in p["kind"] or p["kind"].startswith("."):
-        module.fail_json(msg="mailfleet_report: kind %r cannot be used in a file name" % p["kind"])
-    if p["days"] < 1 or p["keep_days"] < p["days"]:
-        module.fail_json(msg="mailfleet_report: days must be >= 1 and keep_days >= days (got %d, %d)"
-                         % (p["days"], p["keep_days"]))
-    plan = p["plan_report"]
-    date = p["date"] or plan.get("date")
-    try:
-        date = rp._date(date).isoformat()
-    except (TypeError, ValueError):
-        module.fail_json(msg="mailfleet_report: the report date %r is not YYYY-MM-DD (option date or "
-                             "plan_report.date)" % (date,))
-    plan = dict(plan, date=date)
-
-    try:
-        history_before = read_text(history_file)
-        history = rp.load_history(history_before)
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg="mailfleet_report: cannot read the caps history %s: %s" % (
-            history_file, getattr(exc, "strerror", None) or exc))
-    try:
-        report = rp.build_report(p["model"], plan, p["ledgers"], p["health"], history, date, p["days"], p["kind"])
-        markdown = rp.render_markdown(report)
-        outputs = []
-        base = os.path.join(directory, "%s-%s" % (p["kind"], date))
-        if "md" in p["formats"]:
-            outputs.append((base + ".md", markdown))
-        if "html" in p["formats"]:
-            page = rp.render_html(report)
-            outputs.append((base + ".html", page))
-            if p["latest"]:
-                outputs.append((os.path.join(directory, "latest.html"), page))
-        new_history = rp.update_history(history, plan, p["keep_days"])
-        outputs.append((history_file, rp.dump_history(new_history)))
-    except (ValueError, TypeError, KeyError) as exc:
-        module.fail_json(msg="mailfleet_report: cannot build the %s report of %s: %s" % (p["kind"], date, exc))
-
-    changed_files, diffs = [], []
-    for path, text in outputs:
-        try:
-            before = history_before if path == history_file else read_text(path)
-        except OSError as exc:
-            module.fail_json(msg="mailfleet_report: cannot read %s: %s" % (path, exc.strerror or exc))
-        if before == text:
-            continue
-        changed_files.append(path)
-        if not path.endswith(".html"):
-            diffs.append({"before": before or "", "after": text, "before_header": path, "after_header": path})
-    if changed_files and not module.check_mode:
-        for path, text in outputs:
-            if path not in changed_files:
-                continue
-            try:
-                parent = os.path.dirname(os.path.abspath(path))
-                if not os.path.isdir(parent):
-                    os.makedirs(parent, 0o755)
-                atomic_write(path, text, mode)
-            except OSError as exc:
-                module.fail_json(msg="mailfleet_report: cannot write %s: %s" % (path, exc.strerror or exc),
-                                 changed_files=changed_files)
-    result = dict(changed=bool(changed_files), files=[o[0] for o in outputs], changed_files=changed_files,
-                  totals=json.loads(json.dumps(report["totals"])), markdown=markdown)
-    if module._diff:
-        result["diff"] = diffs
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    finish(module, report_task, module.params, check_mode=module.check_mode, diff=module._diff)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -21,7 +23,7 @@ description:
   - Idempotent by name. Once a campaign (or its parts) exists the gate is not applied again;
     the parts are kept in line (subject, from, reply-to) while they are still editable.
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 extends_documentation_fragment:
   - mailfleet.fleet.mailwizz_connection
 options:
@@ -190,69 +192,41 @@ mailwizz_warnings:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_module import (
-    common_spec, run)
-from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_ops import (
-    OperationError, ensure_campaign, render_template, resolve_list_uid)
+from ansible_collections.mailfleet.fleet.plugins.module_utils import mailwizz_ops
+from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_module import common_spec, run
 
-NEEDED = ("subject", "from_name", "from_email", "reply_to", "capacity_today")
+ARGUMENT_SPEC = common_spec(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent", "paused", "resumed"], default="present"),
+    list_name=dict(type="str"),
+    list_uid=dict(type="str"),
+    segment_uid=dict(type="str"),
+    tags=dict(type="list", elements="str", default=[]),
+    tags_field=dict(type="str", default="TAGS"),
+    bucket_field=dict(type="str", default="MF_BUCKET"),
+    subject=dict(type="str"),
+    from_name=dict(type="str"),
+    from_email=dict(type="str"),
+    reply_to=dict(type="str"),
+    send_at=dict(type="str"),
+    template=dict(type="path"),
+    template_vars=dict(type="dict", default={}),
+    content=dict(type="str"),
+    plain_text=dict(type="str"),
+    options=dict(type="dict", default={}),
+    capacity_today=dict(type="int"),
+    sent_today=dict(type="int", default=0),
+    split=dict(type="bool", default=False),
+    max_days=dict(type="int", default=7),
+    next_days_capacity=dict(type="list", elements="int"),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=common_spec(
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent", "paused", "resumed"],
-                       default="present"),
-            list_name=dict(type="str"),
-            list_uid=dict(type="str"),
-            segment_uid=dict(type="str"),
-            tags=dict(type="list", elements="str", default=[]),
-            tags_field=dict(type="str", default="TAGS"),
-            bucket_field=dict(type="str", default="MF_BUCKET"),
-            subject=dict(type="str"),
-            from_name=dict(type="str"),
-            from_email=dict(type="str"),
-            reply_to=dict(type="str"),
-            send_at=dict(type="str"),
-            template=dict(type="path"),
-            template_vars=dict(type="dict", default={}),
-            content=dict(type="str"),
-            plain_text=dict(type="str"),
-            options=dict(type="dict", default={}),
-            capacity_today=dict(type="int"),
-            sent_today=dict(type="int", default=0),
-            split=dict(type="bool", default=False),
-            max_days=dict(type="int", default=7),
-            next_days_capacity=dict(type="list", elements="int"),
-        ),
-        mutually_exclusive=[["list_name", "list_uid"], ["template", "content"],
-                            ["segment_uid", "tags"]],
-        supports_check_mode=True,
-    )
-    p = module.params
-
-    def work(client):
-        spec = dict(p)
-        if p["state"] == "present":
-            missing = [k for k in NEEDED if p[k] is None]
-            if not (p["list_name"] or p["list_uid"]):
-                missing.append("list_name or list_uid")
-            if not (p["template"] or p["content"]):
-                missing.append("template or content")
-            if missing:
-                raise OperationError("campaign %r: missing %s" % (p["name"], ", ".join(missing)))
-            if p["capacity_today"] < 0 or p["sent_today"] < 0:
-                raise OperationError("capacity_today and sent_today must be >= 0")
-            if p["template"]:
-                spec["content"] = render_template(p["template"], p["template_vars"])
-            spec["list_uid"] = resolve_list_uid(client, p["list_name"], p["list_uid"])
-        res = ensure_campaign(client, spec, state=p["state"], check_mode=module.check_mode)
-        if not module._diff:
-            res.pop("diff")
-        return res
-
-    run(module, work)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC,
+                           mutually_exclusive=[["list_name", "list_uid"], ["template", "content"], ["segment_uid", "tags"]],
+                           supports_check_mode=True)
+    run(module, lambda client: mailwizz_ops.campaign_task(client, module.params, module.check_mode, module._diff))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: MailWizz delivery servers for the fleet's tenants (direct database writes)."""
 from __future__ import absolute_import, division, print_function
 
@@ -44,7 +47,7 @@ description:
     the new quota in the same run (C(held) in the result), so a lowered quota is honoured within
     the run.
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   instance:
     description:
@@ -261,46 +264,44 @@ dropped_headers:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.delivery_server import (
-    HAS_PYMYSQL,
-    run,
+from ansible_collections.mailfleet.fleet.plugins.module_utils.delivery_server import HAS_PYMYSQL, run
+from ansible_collections.mailfleet.fleet.plugins.module_utils.module_run import require
+
+ARGUMENT_SPEC = dict(
+    instance=dict(type="str"),
+    login_host=dict(type="str", default="127.0.0.1"),
+    login_port=dict(type="int", default=3306),
+    login_unix_socket=dict(type="str"),
+    login_user=dict(type="str"),
+    login_password=dict(type="str", no_log=True),
+    login_db=dict(type="str"),
+    connect_timeout=dict(type="int", default=10),
+    lock_wait_timeout=dict(type="int", default=10),
+    table_prefix=dict(type="str", default="mw_"),
+    name_prefix=dict(type="str", default="mailfleet"),
+    servers=dict(type="list", elements="dict"),
+    model=dict(type="dict"),
+    caps=dict(type="dict"),
+    listeners=dict(type="dict"),
+    plan_options=dict(type="dict", default={}),
+    create=dict(type="bool", default=False),
+    orphans=dict(type="str", choices=["disable", "keep"], default="disable"),
+    identity_change=dict(type="str", choices=["inactive", "keep"], default="inactive"),
+    quota_cache_seconds=dict(type="int", default=300),
+)
+CONSTRAINTS = dict(
+    mutually_exclusive=[("servers", "model")],
+    required_one_of=[("servers", "model")],
+    required_by={"model": ("caps", "listeners")},
+    required_together=[("login_user", "login_password", "login_db")],
 )
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            instance=dict(type="str"),
-            login_host=dict(type="str", default="127.0.0.1"),
-            login_port=dict(type="int", default=3306),
-            login_unix_socket=dict(type="str"),
-            login_user=dict(type="str"),
-            login_password=dict(type="str", no_log=True),
-            login_db=dict(type="str"),
-            connect_timeout=dict(type="int", default=10),
-            lock_wait_timeout=dict(type="int", default=10),
-            table_prefix=dict(type="str", default="mw_"),
-            name_prefix=dict(type="str", default="mailfleet"),
-            servers=dict(type="list", elements="dict"),
-            model=dict(type="dict"),
-            caps=dict(type="dict"),
-            listeners=dict(type="dict"),
-            plan_options=dict(type="dict", default={}),
-            create=dict(type="bool", default=False),
-            orphans=dict(type="str", choices=["disable", "keep"], default="disable"),
-            identity_change=dict(type="str", choices=["inactive", "keep"], default="inactive"),
-            quota_cache_seconds=dict(type="int", default=300),
-        ),
-        mutually_exclusive=[("servers", "model")],
-        required_one_of=[("servers", "model")],
-        required_by={"model": ("caps", "listeners")},
-        required_together=[("login_user", "login_password", "login_db")],
-        supports_check_mode=True,
-    )
-    if not HAS_PYMYSQL:
-        module.fail_json(msg=missing_required_lib("PyMySQL"))
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **CONSTRAINTS)
+    require(module, ("PyMySQL", HAS_PYMYSQL))
     result = run(module.params, module.check_mode)
     for message in result.pop("warnings"):
         module.warn(message)

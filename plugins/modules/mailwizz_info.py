@@ -1,6 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -11,7 +13,7 @@ description:
   - Health check of the customer API, the tenant's lists, its delivery servers (read-only in
     the MailWizz API), its campaigns and a campaign's statistics. Never changes anything.
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 extends_documentation_fragment:
   - mailfleet.fleet.mailwizz_connection
 options:
@@ -101,57 +103,22 @@ mailwizz_warnings:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_module import (
-    common_spec, run)
-from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_ops import (
-    OperationError, existing_parts)
+from ansible_collections.mailfleet.fleet.plugins.module_utils import mailwizz_ops
+from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_module import common_spec, run
 
-
-def gather(client, what, campaign_name=None, campaign_uid=None):
-    out = {"changed": False}
-    if "health" in what:
-        out["health"] = client.health()
-    if "lists" in what:
-        out["lists"] = [{"list_uid": (r.get("general") or {}).get("list_uid"),
-                         "name": (r.get("general") or {}).get("name"),
-                         "description": (r.get("general") or {}).get("description"),
-                         "from_email": (r.get("defaults") or {}).get("from_email")}
-                        for r in client.paginate("lists", obj="lists")]
-    if "delivery_servers" in what:
-        out["delivery_servers"] = client.delivery_servers()
-    if "campaigns" in what:
-        out["campaigns"] = [{"campaign_uid": r.get("campaign_uid"), "name": r.get("name"),
-                             "status": r.get("status")} for r in client.campaigns()]
-    if "campaign_stats" in what:
-        targets = []
-        if campaign_uid:
-            targets.append((campaign_uid, campaign_uid))
-        if campaign_name:
-            parts = existing_parts(client, campaign_name)
-            if not parts:
-                raise OperationError("campaign %r does not exist" % campaign_name)
-            targets.extend((p["name"], p["campaign_uid"]) for p in parts)
-        if not targets:
-            raise OperationError("campaign_stats needs campaign_name or campaign_uid")
-        out["campaign_stats"] = dict((label, client.campaign_stats(uid))
-                                     for label, uid in targets)
-    return out
+ARGUMENT_SPEC = common_spec(
+    gather=dict(type="list", elements="str", default=["health"],
+                choices=["health", "lists", "delivery_servers", "campaigns", "campaign_stats"]),
+    campaign_name=dict(type="str"),
+    campaign_uid=dict(type="str"),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=common_spec(
-            gather=dict(type="list", elements="str", default=["health"],
-                        choices=["health", "lists", "delivery_servers", "campaigns",
-                                 "campaign_stats"]),
-            campaign_name=dict(type="str"),
-            campaign_uid=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    run(module, lambda client: gather(client, p["gather"], p["campaign_name"],
-                                      p["campaign_uid"]))
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = module.params
+    run(module, lambda client: mailwizz_ops.gather_info(client, params["gather"], params["campaign_name"],
+                                                        params["campaign_uid"]))
 
 
 if __name__ == "__main__":

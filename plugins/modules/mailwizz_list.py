@@ -1,6 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -13,7 +15,7 @@ description:
   - Idempotent; only the fields you give are compared. A name held by several lists is refused.
   - "Runs on the controller (C(delegate_to: localhost) or a C(localhost) play)."
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 extends_documentation_fragment:
   - mailfleet.fleet.mailwizz_connection
 options:
@@ -116,36 +118,22 @@ write_only:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_module import (
-    common_spec, run)
-from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_ops import ensure_list
+from ansible_collections.mailfleet.fleet.plugins.module_utils import mailwizz_ops
+from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_module import common_spec, run
+
+ARGUMENT_SPEC = common_spec(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    general=dict(type="dict", default={}),
+    defaults=dict(type="dict", default={}),
+    notifications=dict(type="dict", default={}),
+    company=dict(type="dict", default={}),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=common_spec(
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            general=dict(type="dict", default={}),
-            defaults=dict(type="dict", default={}),
-            notifications=dict(type="dict", default={}),
-            company=dict(type="dict", default={}),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    desired = {"general": dict({"description": p["name"]}, **p["general"]),
-               "defaults": p["defaults"], "notifications": p["notifications"],
-               "company": p["company"]}
-
-    def work(client):
-        res = ensure_list(client, p["name"], desired, state=p["state"],
-                          check_mode=module.check_mode)
-        if not module._diff:
-            res.pop("diff")
-        return res
-
-    run(module, work)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run(module, lambda client: mailwizz_ops.list_task(client, module.params, module.check_mode, module._diff))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -19,7 +21,7 @@ description:
     bulk failure (connection lost, 5xx) the module looks up which rows landed before retrying
     only the others, so a retry never duplicates.
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 extends_documentation_fragment:
   - mailfleet.fleet.mailwizz_connection
 options:
@@ -176,71 +178,33 @@ mailwizz_warnings:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_module import (
-    common_spec, run)
-from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_ops import (
-    OperationError, SUB_STATUSES, import_subscribers, read_csv_rows, resolve_list_uid)
+from ansible_collections.mailfleet.fleet.plugins.module_utils import mailwizz_ops
+from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_module import common_spec, run
+
+ARGUMENT_SPEC = common_spec(
+    list_name=dict(type="str"),
+    list_uid=dict(type="str"),
+    subscribers=dict(type="list", elements="dict"),
+    csv_file=dict(type="path"),
+    csv_tags_separator=dict(type="str", default="|"),
+    tags=dict(type="list", elements="str", default=[]),
+    tags_field=dict(type="str", default="TAGS"),
+    tags_mode=dict(type="str", choices=["merge", "replace"], default="merge"),
+    bucket_field=dict(type="str", default="MF_BUCKET"),
+    status=dict(type="str", choices=list(mailwizz_ops.SUB_STATUSES), default="confirmed"),
+    update_existing=dict(type="bool", default=True),
+    chunk_size=dict(type="int", default=10000),
+    fail_on_errors=dict(type="bool", default=False),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=common_spec(
-            list_name=dict(type="str"),
-            list_uid=dict(type="str"),
-            subscribers=dict(type="list", elements="dict"),
-            csv_file=dict(type="path"),
-            csv_tags_separator=dict(type="str", default="|"),
-            tags=dict(type="list", elements="str", default=[]),
-            tags_field=dict(type="str", default="TAGS"),
-            tags_mode=dict(type="str", choices=["merge", "replace"], default="merge"),
-            bucket_field=dict(type="str", default="MF_BUCKET"),
-            status=dict(type="str", choices=list(SUB_STATUSES), default="confirmed"),
-            update_existing=dict(type="bool", default=True),
-            chunk_size=dict(type="int", default=10000),
-            fail_on_errors=dict(type="bool", default=False),
-        ),
-        required_one_of=[["list_name", "list_uid"], ["subscribers", "csv_file"]],
-        mutually_exclusive=[["list_name", "list_uid"], ["subscribers", "csv_file"]],
-        supports_check_mode=True,
-    )
-    p = module.params
-
-    def work(client):
-        if p["csv_file"]:
-            try:
-                with open(p["csv_file"], encoding="utf-8-sig") as handle:
-                    rows = read_csv_rows(handle.read(), tags_separator=p["csv_tags_separator"])
-            except OSError as exc:
-                raise OperationError("cannot read %s: %s" % (p["csv_file"], exc.strerror))
-        else:
-            rows = [dict(r) for r in p["subscribers"]]
-        for row in rows:
-            if p["tags"]:
-                row["tags"] = list(row.get("tags") or []) + list(p["tags"])
-        list_uid = resolve_list_uid(client, p["list_name"], p["list_uid"])
-        res = import_subscribers(client, list_uid, rows, tags_field=p["tags_field"] or None,
-                                 bucket_field=p["bucket_field"] or None, status=p["status"],
-                                 tags_mode=p["tags_mode"], update_existing=p["update_existing"],
-                                 chunk_size=p["chunk_size"], check_mode=module.check_mode)
-        res.pop("calls", None)
-        res["failed_count"] = res.pop("failed")
-        res["counts"] = {"created": res["created"], "updated": res["updated"],
-                         "skipped": res["skipped"], "failed": res["failed_count"]}
-        res["list_uid"] = list_uid
-        if module._diff:
-            res["diff"] = {"before": {"list_uid": list_uid},
-                           "after": {"list_uid": list_uid, "create": res["created"],
-                                     "update": res["updated"],
-                                     "fields_created": res["fields_created"]}}
-        if res["failed_count"]:
-            msg = "%d of %d rows failed (see failed_rows)" % (res["failed_count"], len(rows))
-            if p["fail_on_errors"]:
-                raise OperationError(msg + "; first: row %(row)s %(email)s: %(reason)s"
-                                     % res["failed_rows"][0])
-            module.warn(msg)
-        return res
-
-    run(module, work)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC,
+                           required_one_of=[["list_name", "list_uid"], ["subscribers", "csv_file"]],
+                           mutually_exclusive=[["list_name", "list_uid"], ["subscribers", "csv_file"]],
+                           supports_check_mode=True)
+    run(module, lambda client: mailwizz_ops.subscribers_task(client, module.params, module.check_mode,
+                                                             module._diff, warn=module.warn))
 
 
 if __name__ == "__main__":

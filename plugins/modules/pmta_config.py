@@ -1,6 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Safe deploy of a PowerMTA configuration: check, back up, swap atomically, reload, roll back."""
 from __future__ import absolute_import, division, print_function
 
@@ -36,7 +38,7 @@ description:
     PowerMTA host; Python standard library only. The deploy sequence lives in
     C(plugins/module_utils/pmta_deploy.py).
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   path:
     description: The live PowerMTA configuration file.

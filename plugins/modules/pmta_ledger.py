@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: incremental per-IP, per-provider ledger from PowerMTA accounting files."""
 from __future__ import absolute_import, division, print_function
 
@@ -53,7 +56,7 @@ description:
     repaired ledger at once (two crashes in a row lose nothing). A cursor of the first format
     (files by inode) is converted on the first run. Nothing is written in check mode.
 version_added: "1.0.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   acct_dir:
     description: Directory holding the accounting files.
@@ -123,9 +126,11 @@ options:
     default: 60
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the files and returns what would change; writes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Totals per outcome before and after.
 notes:
@@ -242,7 +247,7 @@ def _lock(module, state_dir, exclusive):
                 os.close(fd)
                 module.fail_json(msg="cannot lock state directory %s: another ledger run holds "
                                      "it (waited %ss)" % (state_dir,
-                                                         module.params["lock_timeout"]))
+                                                          module.params["lock_timeout"]))
             time.sleep(0.2)
 
 

@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Write the mailfleet Prometheus metrics of a PowerMTA host for node_exporter (stdlib only)."""
 from __future__ import absolute_import, division, print_function
 
@@ -27,7 +30,7 @@ description:
   - Runs on the PowerMTA host with the Python standard library only (or on the controller with
     O(host) unset to write the metrics of the whole fleet).
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   path:
     description: The textfile-collector file to write (must end in C(.prom) for node_exporter).
@@ -77,8 +80,10 @@ options:
     default: "0644"
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - The parent directory must exist (it belongs to node_exporter's installation).
@@ -125,72 +130,25 @@ written:
   type: bool
 """
 
-import os
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mailfleet.fleet.plugins.module_utils.atomic import atomic_write, parse_mode, read_text
-from ansible_collections.mailfleet.fleet.plugins.module_utils.metrics import (
-    MetricsError, fleet_samples, render, strip_volatile)
+from ansible_collections.mailfleet.fleet.plugins.module_utils.metrics import write_task
+from ansible_collections.mailfleet.fleet.plugins.module_utils.module_run import finish
+
+ARGUMENT_SPEC = dict(
+    path=dict(type="path", default="/var/lib/node_exporter/textfile_collector/mailfleet.prom"),
+    plan_report=dict(type="dict", required=True),
+    ledgers=dict(type="dict", default={}),
+    health=dict(type="dict", default={}),
+    model=dict(type="dict"),
+    host=dict(type="str"),
+    timestamp=dict(type="bool", default=False),
+    mode=dict(type="raw", default="0644"),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", default="/var/lib/node_exporter/textfile_collector/mailfleet.prom"),
-            plan_report=dict(type="dict", required=True),
-            ledgers=dict(type="dict", default={}),
-            health=dict(type="dict", default={}),
-            model=dict(type="dict"),
-            host=dict(type="str"),
-            timestamp=dict(type="bool", default=False),
-            mode=dict(type="raw", default="0644"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    path = p["path"]
-    try:
-        mode = parse_mode(p["mode"])
-    except ValueError:
-        module.fail_json(msg="pmta_metrics: mode %r is not an octal permission" % (p["mode"],), path=path)
-    try:
-        samples = fleet_samples(p["plan_report"], p["ledgers"], p["health"], p["host"], p["model"],
-                                int(time.time()) if p["timestamp"] else None)
-        text = render(samples)
-    except (MetricsError, ValueError, TypeError, KeyError) as exc:
-        module.fail_json(msg="pmta_metrics: cannot render the metrics for %s: %s" % (path, exc), path=path)
-    ips = sorted({s[1]["ip"] for s in samples if "ip" in s[1]})
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        module.fail_json(msg="pmta_metrics: cannot write %s: directory %s does not exist (is node_exporter's "
-                             "textfile collector set up?)" % (path, directory), path=path)
-    try:
-        before = read_text(path)
-    except OSError as exc:
-        module.fail_json(msg="pmta_metrics: cannot read %s: %s" % (path, exc.strerror or exc), path=path)
-    changed = before is None or strip_volatile(before) != strip_volatile(text)
-    write = before != text
-    mode_changed = False
-    if before is not None and not write:
-        mode_changed = (os.stat(path).st_mode & 0o7777) != mode
-        if mode_changed:
-            changed = True
-    if not module.check_mode:
-        try:
-            if write:
-                atomic_write(path, text, mode)
-            elif mode_changed:
-                os.chmod(path, mode)
-        except OSError as exc:
-            module.fail_json(msg="pmta_metrics: cannot write %s: %s" % (path, exc.strerror or exc), path=path)
-    result = dict(changed=changed, path=path, samples=len(samples), ips=ips,
-                  written=bool(write and not module.check_mode))
-    if module._diff and changed:
-        result["diff"] = {"before": strip_volatile(before or "") + ("\n" if before else ""),
-                          "after": strip_volatile(text) + "\n",
-                          "before_header": path, "after_header": path}
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    finish(module, write_task, module.params, check_mode=module.check_mode, diff=module._diff)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 # The work is done by the action plugin of the same name (plugins/action/warmup_plan.py), on the
 # controller; this file carries its documentation.
 from __future__ import absolute_import, division, print_function
@@ -35,7 +37,7 @@ description:
     repairs it. Unreadable health is never clean (the recorded standby is kept).'
   - Pure computation on the controller; never changes anything.
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   mode:
     description:

@@ -1,5 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Read or write the warmup state file of a PowerMTA host (standard library only)."""
 from __future__ import absolute_import, division, print_function
 
@@ -31,7 +34,7 @@ description:
     standby when that is unknown too) with the clean-check count restarted.'
   - Runs on the PowerMTA host with the Python standard library only.
 version_added: "0.1.0"
-author: mailfleet
+author: mailfleet maintainers (@mailfleet)
 options:
   state:
     description:
@@ -82,8 +85,10 @@ options:
     default: "0644"
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - The parent directory is created (mode 0755) when it does not exist, outside check mode.

@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The inventory's secrets, read literally (controller side: action, lookup and filter plugins).
 
 Secrets are SMTP passwords, MailWizz API keys (and 1.x key pairs), the MailWizz database
@@ -250,7 +252,7 @@ def _resolve(value, task_vars, depth=0):
         if _EXPRESSION.match(value):
             raise _Problem("is a Jinja expression; secrets are read literally, so write the value "
                            "(vault-encrypted) or a plain reference such as {{ vault_name }} or "
-                           "{{ vault_name['key'] }}", value)
+                           "{{ vault_name['key'] }}", value=value)
     if isinstance(value, str):
         return "".join(value), value
     return value, value

@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2026, mailfleet maintainers (@mailfleet)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Vars plugin mailfleet.fleet.inventory_files: Ansible's host_group_vars, with one clear message
 naming the file when a group_vars/host_vars file cannot be used."""
 from __future__ import absolute_import, division, print_function

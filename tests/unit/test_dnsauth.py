@@ -138,3 +138,39 @@ def test_readiness():
 
 def test_parse_tags():
     assert dnsauth.parse_tags("v=DKIM1; k=rsa; p=AB CD") == {"v": "DKIM1", "k": "rsa", "p": "ABCD"}
+
+
+class FakeCtx:
+    """Answers from a table: {(name, rtype): (status, values, error)}; NXDOMAIN otherwise."""
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def query(self, name, rtype):
+        return self.answers.get((name, rtype), ("NXDOMAIN", [], ""))
+
+
+@pytest.mark.parametrize("ip, rtype, rev", [
+    ("192.0.2.10", "A", "10.2.0.192.in-addr.arpa."),
+    ("2001:db8::10", "AAAA", "0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."),
+])
+@pytest.mark.parametrize("status", ["TIMEOUT", "SERVFAIL", "REFUSED"])
+def test_fcrdns_forward_lookup_without_answer_is_unknown_not_a_crash(ip, rtype, rev, status):
+    # The PTR answers, the forward lookup of the configured name does not: unknown, with the
+    # forward lookup's own status (it used to raise TypeError: rcode given twice).
+    ctx = FakeCtx({(rev, "PTR"): ("NOERROR", ["mta1.example.net."], ""),
+                   ("mta1.example.net", rtype): (status, [], "no answer")})
+    r = dnsauth.audit_fcrdns(ip, "mta1.example.net", ctx)
+    assert r["severity"] == "unknown", r
+    assert r["details"]["rcode"] == status and r["details"]["error"] == "no answer"
+    assert r["details"]["ptr"] == ["mta1.example.net"] and r["details"]["hostname"] == "mta1.example.net"
+    assert r["details"]["confirmed"] == []
+    assert "%s mta1.example.net" % rtype in r["messages"][0]
+
+
+def test_fcrdns_other_ptr_name_unanswered_but_configured_name_confirmed():
+    ctx = FakeCtx({("10.2.0.192.in-addr.arpa.", "PTR"): ("NOERROR", ["mta1.example.net.", "alias.example.net."], ""),
+                   ("mta1.example.net", "A"): ("NOERROR", ["192.0.2.10"], ""),
+                   ("alias.example.net", "A"): ("TIMEOUT", [], "timed out")})
+    r = dnsauth.audit_fcrdns("192.0.2.10", "mta1.example.net", ctx)
+    assert r["severity"] != "unknown" and r["details"]["confirmed"] == ["mta1.example.net"]

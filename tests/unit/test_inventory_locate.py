@@ -58,3 +58,15 @@ def test_vault_tags_and_vaulted_files(tmp_path):
     assert loc.locate("pmta-1", "z") == "host_vars/pmta-1.yml:2"
     assert loc.duplicate_keys(["pmta-1"]) == [
         "host_vars/pmta-1.yml:3: z: key z is written twice in this mapping (first at line 2); YAML would keep only the last one"]
+
+
+def test_a_vars_file_that_is_not_utf8_cannot_be_read_and_says_so(tmp_path):
+    # UnicodeDecodeError is a ValueError: it must not be reported as a YAML value at line 0
+    with open(os.path.join(str(tmp_path), "hosts.yml"), "w") as handle:
+        handle.write("all: {}\n")
+    os.makedirs(os.path.join(str(tmp_path), "host_vars"))
+    with open(os.path.join(str(tmp_path), "host_vars", "pmta-1.yml"), "wb") as handle:
+        handle.write(b"---\nx: caf\xe9\n")
+    problems = locator(tmp_path).load_errors("pmta-1")
+    assert len(problems) == 1 and problems[0].startswith("host_vars/pmta-1.yml: cannot read: "), problems
+    assert "codec can't decode" in problems[0]
