@@ -469,10 +469,16 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
     views = {p: _ProviderView(schedule, th, p, cur["providers"][p], ledger, days, yesterday) for p in PROVIDERS}
     prov_over = [(p, views[p].status[1]) for p in PROVIDERS if views[p].status[0] == "over"]
     prov_near = [(p, views[p].status[1]) for p in PROVIDERS if views[p].status[0] == "near"]
-    # The IP is judged on all its traffic (rule 8: over -> the IP steps back, and so do the
-    # providers over on their own windows); a provider over on its own window while the IP's
-    # traffic as a whole is not steps back alone (rule 10).
+    # The IP is judged on its window and last day without the providers over on their own
+    # windows when the rest of its traffic can be judged (min_volume_for_rates): a problem of
+    # those providers alone steps them back alone (rule 10), the IP steps back when the rest is
+    # over too (rule 8). When the rest cannot be judged (too little of it, or none: every
+    # provider over, or one provider carries all the mail) the IP is judged on all its traffic.
     status = _ip_status(window, th, min_vol)
+    if prov_over:
+        rest = _ip_status(window, th, min_vol, {p for p, _ in prov_over})
+        if rest is not None:
+            status = rest
 
     last_full = bool(stage_days) and stage_days[-1][0] == yesterday and stage_days[-1][2]
     fill_target = int(math.ceil(target - 1e-9))
@@ -566,15 +572,25 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
     return action, reason, backoff, rates_out, stuck
 
 
-def _ip_status(window, th, min_vol):
-    """The verdict on the IP's window and last day (``[(day, total, full, per)]``)."""
+def _ip_status(window, th, min_vol, exclude=()):
+    """The verdict on the IP's window and last day (``[(day, total, full, per)]``), without the
+    traffic of the providers in ``exclude``; ``None`` when that traffic cannot be judged on the
+    window (no rate with ``min_vol`` messages: unknown, neither clean nor over)."""
     def tally(days):
         out = Tally()
-        for _day, total, _full, _per in days:
-            out.merge(total)
+        for _day, total, _full, per in days:
+            if not exclude:
+                out.merge(total)
+                continue
+            for prov, t in per.items():
+                if prov not in exclude:
+                    out.merge(t)
         return out
     whole = tally(window)
-    status = _judge(whole.rates(min_vol), th, whole)
+    rates = whole.rates(min_vol)
+    if exclude and all(v is None for v in rates.values()):
+        return None
+    status = _judge(rates, th, whole)
     if window:
         last = tally(window[-1:])
         status = _worse(status, _judge(last.rates(min_vol), th, last))
@@ -592,8 +608,15 @@ def _stuck(schedule, th, stage, since, stage_days, fill_target, status, prov_bad
         round(100.0 * sum(delivered) / len(recent) / max(1, fill_target)), fill_target)]
     if status[0] != "ok":
         why.append("rate: %s" % status[1])
-    for prov, detail in prov_bad:
-        why.append("provider %s: %s" % (prov, detail))
+    bad = dict(prov_bad)
+    for prov in PROVIDERS:
+        if prov in bad:
+            why.append("provider %s: %s" % (prov, bad[prov]))
+        elif views[prov].stage < stage:
+            # a provider below the IP's stage caps the IP's fill: name it and its own progress
+            why.append("provider %s at %s of its own (%d/%d full days, >= %d delivered)" % (
+                prov, _stage_label(schedule, views[prov].stage), views[prov].full_days, views[prov].need,
+                views[prov].target))
     return {"since": since, "stage": _number(schedule, stage), "sending_days": len(stage_days),
             "why": "; ".join(why)}
 
