@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from helpers import recap, reloads, run_playbook, sandbox_inventory
+from helpers import WebhookReceiver, recap, reloads, run_playbook, sandbox_inventory
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity, replies
 
@@ -70,7 +70,8 @@ def provider_block(text, provider):
 
 def day_run(inv, tmp_path, today):
     proc = run_playbook("warmup.yml", inv, "-e", "mailfleet_today=%s" % today, "-e",
-                        "mailfleet_report_dir=%s" % (tmp_path / "reports"), tmp=tmp_path)
+                        "mailfleet_report_dir=%s" % (tmp_path / "reports"), "-e",
+                        "mailfleet_controller_state_dir=%s" % (tmp_path / "ctl"), tmp=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:]
     return proc
 
@@ -127,3 +128,30 @@ def test_gmail_421_deferrals_lower_only_gmail_and_config_backs_off(tmp_path):
     again = day_run(inv, tmp_path, "2026-11-12")
     assert open(config).read() == after and len(reloads(root, "pmta-1")) == count
     assert recap(again.stdout)["pmta-1"]["changed"] == 0
+
+
+def test_stuck_ip_is_reported_and_alerted_once(tmp_path):
+    """Issue 14.6 through the playbooks: an IP that delivers 40 of its 50 a day (under the 45 of
+    fill_ratio 0.9) holds; from its stuck_days-th sending day at the stage the report lists it with
+    why, and the ip_stuck alert is sent once for the episode, not once a run."""
+    receiver = WebhookReceiver()
+    try:
+        schedule = SCHEDULE.replace("thresholds: {min_volume_for_rates: 10}",
+                                    "thresholds: {min_volume_for_rates: 10, stuck_days: 2}")
+        alerts = 'mailfleet_alerts:\n  webhook: {url: "%s"}\n' % receiver.url
+        inv, root = sandbox_inventory(tmp_path, {"group_vars/all.yml": schedule + alerts,
+                                                 "host_vars/pmta-1.yml": HOSTS, "host_vars/pmta-2.yml": "---\n{}\n"})
+        rows = []
+        for n, today in enumerate(("2026-11-10", "2026-11-11", "2026-11-12", "2026-11-13")):
+            day_run(inv, tmp_path, today)
+            md = open(tmp_path / "reports" / ("warmup-%s.md" % today)).read()
+            stuck = [e for e in receiver.received if e["event"]["type"] == "ip_stuck"]
+            if n < 2:
+                assert "Stuck IPs" not in md and not stuck
+            else:
+                assert "Stuck IPs" in md and "fill: " in md and "delivered >= 45" in md
+                assert len(stuck) == 1 and stuck[0]["event"]["ip"] == IP
+            rows += [record("d", today, 100 * n + k, "gmail.com") for k in range(40)]
+            write_acct(root, rows)
+    finally:
+        receiver.close()
