@@ -151,7 +151,9 @@ SCENARIOS = {
         "description": "For four weeks the tenant's list has no Microsoft or Yahoo recipient (Gmail 45 %, small "
                        "domains 55 %); on day 28 it gains them. The IP is at stage 5 by then, Gmail and the small "
                        "domains too, but Microsoft and Yahoo start at their first stage and climb one stage a week "
-                       "on their own deliveries: a provider never sent to is never given a warm IP's share.",
+                       "on their own deliveries: a provider never sent to is never given a warm IP's share. Meanwhile the IP "
+                       "cannot fill its own stage (their mail waits in PowerMTA's queues): it is reported stuck once, "
+                       "the reason naming the providers below its stage.",
         "ips": {IP1: 0},
         "days": 60,
         "mix": lambda d: {"gmail": 0.45, "other": 0.55} if d < 28 else MIX,

@@ -175,6 +175,8 @@ def test_new_provider_starts_at_its_first_stage(sim):
     assert all(b - a <= 1 for a, b in zip(climbs, climbs[1:]))
     for r in rows:
         assert all(st is None or r["stage"] == "warm" or st <= r["stage"] for st in r["provider_stages"].values())
+    alerts = sim.run_scenario("new-provider")["alerts"]
+    assert len(alerts) == 1 and "provider microsoft at stage" in alerts[0]["why"]
 
 
 def test_cli_writes_svg_and_table(tmp_path):
