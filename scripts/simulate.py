@@ -8,7 +8,10 @@ For each day: the planner runs (unless the scenario says the run was missed; sev
 when the scenario gives run ``hours``), PowerMTA sends with the caps in force (the last planned
 ones: a missed run leaves the previous config in place; with several runs, each run's caps for
 its part of the day), the receivers answer with the scenario's bounce / complaint / deferral
-rates, and the outcome is added to the ledger in the compact form the accounting parser produces.
+rates, and the outcome is added to the ledger in the compact form the accounting parser produces
+(reply classes included: throttling deferrals are ``rate_limited``, blocks ``reputation``, failed
+authentication ``auth``, as ``replies.classify`` gives them for the real replies). Stuck IPs are
+alerted once per stage (``warmup.stuck_events``, deduplicated by id like the alert module).
 A scenario with ``dnsbl`` answers runs the real health engine (``health.evaluate_dnsbl``: a
 critical listing puts the IP on standby, ``resume_after`` clean checks in a row lift it). Prints a
 trajectory table and writes ``DIR/NAME.svg`` (cap and sent per IP) and ``DIR/NAME.json`` (the
@@ -31,7 +34,7 @@ if os.path.join(ROOT, "collections") not in sys.path:
 from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils import health as health_engine  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import normalize_schedule  # noqa: E402
-from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_fleet  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import plan_fleet, stuck_events  # noqa: E402
 
 START = datetime.date(2024, 3, 4)
 # The team's plan (seed 002): 50 -> 200 -> 500 -> 1500 -> 5000 -> 10000 a day, a stage a week.
@@ -43,7 +46,11 @@ TEAM_SCHEDULE = {
     "providers": {"gmail": {"share": 0.45}, "microsoft": {"share": 0.35}, "yahoo": {"cap": 2000}},
 }
 MIX = {"gmail": 0.40, "microsoft": 0.25, "yahoo": 0.15, "other": 0.20}
-BASE = {"hard": 0.005, "soft": 0.003, "deferral": 0.03, "complaint": 0.0005}
+# per attempt: hard / soft bounces, deferrals (greylisting, slow MX: class other), complaints per
+# delivered; throttle = deferrals classed rate_limited (Gmail 421-4.7.28), block = soft bounces
+# classed reputation, auth = soft bounces classed auth (5.7.26 unauthenticated)
+BASE = {"hard": 0.005, "soft": 0.003, "deferral": 0.03, "complaint": 0.0005, "throttle": 0.0, "block": 0.0,
+        "auth": 0.0}
 DEMAND = 12000
 IP1 = "192.0.2.10"
 IP2 = "192.0.2.11"
@@ -107,6 +114,50 @@ SCENARIOS = {
         "days": 90,
         "demand": lambda d: 0 if _in(d, 30, 59) else DEMAND,
     },
+    "soft-bounces": {
+        "description": "Half of every day's mail soft-bounces (a list of full and blocking mailboxes): the IP "
+                       "uses its whole cap but delivers 50 %, so no day is full -- it holds at stage 1 (it "
+                       "went warm on day 42 when bounces counted as fill), is reported stuck after 10 sending "
+                       "days and alerted once.",
+        "ips": {IP1: 0},
+        "days": 60,
+        "rates": lambda d, p: {"soft": 0.5},
+    },
+    "fill-89": {
+        "description": "The tenant's demand is 89 % of the first stage every day: never full, stuck after 10 "
+                       "sending days, one alert for the whole episode (not one a day).",
+        "ips": {IP1: 0},
+        "days": 40,
+        "demand": lambda d: 45,
+    },
+    "gmail-throttling": {
+        "description": "Gmail throttles the IP on days 24-26 (40 % of its tries deferred 421-4.7.28, classed "
+                       "rate_limited): the next run steps Gmail's cap back alone (its throttling/reputation "
+                       "rate is over 5 %), Microsoft, Yahoo and the rest keep theirs, the IP holds; Gmail climbs "
+                       "again once its window is clean.",
+        "ips": {IP1: 0},
+        "days": 60,
+        "rates": lambda d, p: {"throttle": 0.4} if p == "gmail" and _in(d, 24, 26) else {},
+    },
+    "auth-failure": {
+        "description": "The DKIM key is lost on day 24 (fixed after 2 days): 8 % of the mail bounces 5.7.26 "
+                       "unauthenticated (classed auth) at every provider: the IP steps back and the reason "
+                       "names the authentication failures.",
+        "ips": {IP1: 0},
+        "days": 50,
+        "rates": lambda d, p: {"auth": 0.08} if _in(d, 24, 25) else {},
+    },
+    "new-provider": {
+        "description": "For four weeks the tenant's list has no Microsoft or Yahoo recipient (Gmail 45 %, small "
+                       "domains 55 %); on day 28 it gains them. The IP is at stage 5 by then, Gmail and the small "
+                       "domains too, but Microsoft and Yahoo start at their first stage and climb one stage a week "
+                       "on their own deliveries: a provider never sent to is never given a warm IP's share. Meanwhile the IP "
+                       "cannot fill its own stage (their mail waits in PowerMTA's queues): it is reported stuck once, "
+                       "the reason naming the providers below its stage.",
+        "ips": {IP1: 0},
+        "days": 60,
+        "mix": lambda d: {"gmail": 0.45, "other": 0.55} if d < 28 else MIX,
+    },
 }
 
 
@@ -124,11 +175,12 @@ def _model(ips):
             "ips": model_ips, "providers": {}}
 
 
-def _send(caps, demand, rates, rng):
-    """What PowerMTA sends with these caps -> ledger day {provider: counters}."""
+def _send(caps, demand, rates, rng, mix=None):
+    """What PowerMTA sends with these caps -> ledger day {provider: counters (reply classes too)}."""
     if caps is None or caps["standby"] or caps["daily"] <= 0 or demand <= 0:
         return {}
-    want = {p: min(int(demand * MIX[p]), caps["providers"][p]) for p in MIX}
+    mix = mix or MIX
+    want = {p: min(int(demand * mix.get(p, 0)), caps["providers"][p]) for p in MIX}
     total = sum(want.values())
     if total > caps["daily"]:
         scale = caps["daily"] / total
@@ -141,12 +193,18 @@ def _send(caps, demand, rates, rng):
         r = dict(BASE)
         r.update(rates(prov))
         noise = lambda x: max(0.0, x * (1 + rng.uniform(-0.2, 0.2)))  # noqa: E731
-        hard = int(round(sent * noise(r["hard"])))
-        soft = int(round(sent * noise(r["soft"])))
-        delivered = max(0, sent - hard - soft)
-        day[prov] = {"delivered": delivered, "hard_bounce": hard, "soft_bounce": soft,
-                     "deferred": int(round(sent * noise(r["deferral"]))),
-                     "complaint": int(round(delivered * noise(r["complaint"])))}
+        hard = min(sent, int(round(sent * noise(r["hard"]))))
+        block = min(sent - hard, int(round(sent * noise(r["block"]))))
+        auth = min(sent - hard - block, int(round(sent * noise(r["auth"]))))
+        soft_other = min(sent - hard - block - auth, int(round(sent * noise(r["soft"]))))
+        delivered = sent - hard - block - auth - soft_other
+        deferred_other = int(round(sent * noise(r["deferral"])))
+        throttled = int(round(sent * noise(r["throttle"])))
+        classes = {"rate_limited": throttled, "reputation": block, "content": 0, "auth": auth,
+                   "mailbox_unknown": hard, "mailbox_full": soft_other, "other": deferred_other}
+        day[prov] = {"delivered": delivered, "hard_bounce": hard, "soft_bounce": block + auth + soft_other,
+                     "deferred": deferred_other + throttled,
+                     "complaint": int(round(delivered * noise(r["complaint"]))), "classes": classes}
     return day
 
 
@@ -181,10 +239,11 @@ def _day_cap(slices, ip):
 
 
 def run_scenario(name, days=None):
-    """Run a scenario; returns {"name", "description", "rows": [...], "schedule"}.
+    """Run a scenario; returns {"name", "description", "rows": [...], "schedule", "alerts"}.
 
     One row per day and IP; with several runs a day, ``runs`` lists each run's hour, action,
-    stage and cap, and the row's action / stage / cap are those of the day's last run."""
+    stage and cap, and the row's action / stage / cap are those of the day's last run. ``alerts``
+    are the ``ip_stuck`` events, each sent once (deduplicated by id, as the alert module does)."""
     sc = SCENARIOS[name]
     days = days or sc["days"]
     model = _model(sc["ips"])
@@ -193,6 +252,7 @@ def run_scenario(name, days=None):
     hours = sc.get("hours", [0])
     health_state = {}
     rows = []
+    alerts, sent_ids = [], set()
     for d in range(days):
         today = START + datetime.timedelta(days=d)
         today_s = today.isoformat()
@@ -211,6 +271,10 @@ def run_scenario(name, days=None):
             if ran:
                 states, caps, report = plan_fleet(model, states, ledgers, health, today)
                 decisions = report["ips"]
+                for event in stuck_events(report):
+                    if event["id"] not in sent_ids:
+                        sent_ids.add(event["id"])
+                        alerts.append(dict(event, day=d))
                 for ip, dec in decisions.items():
                     runs[ip].append({"hour": hour, "action": dec["action"], "cap": dec["daily"],
                                      "stage": "warm" if dec["stage"] is None else dec["stage"]})
@@ -219,7 +283,8 @@ def run_scenario(name, days=None):
         for ip in sorted(model["ips"]):
             cap = caps.get(ip)
             outcome = _send(_day_cap(slices, ip), demand,
-                            lambda p, _d=d: sc.get("rates", lambda _x, _p: {})(_d, p), rng)
+                            lambda p, _d=d: sc.get("rates", lambda _x, _p: {})(_d, p), rng,
+                            sc.get("mix", lambda _d: MIX)(d))
             if outcome:
                 ledgers[ip][today_s] = outcome
             sent = capacity.day_totals(outcome)["attempted"]
@@ -235,13 +300,17 @@ def run_scenario(name, days=None):
                 "providers": dict(cap["providers"]) if cap else {},
                 "standby": bool(cap and cap["standby"]),
                 "sent": sent,
+                "delivered": sum(v["delivered"] for v in outcome.values()),
+                "provider_stages": dict(dec.get("provider_stages") or {}) if dec else {},
+                "stuck": bool(dec and dec.get("stuck")),
                 "hard_rate": round(hard / sent, 4) if sent else 0.0,
                 "complaint_rate": round(comp / max(1, sent - hard), 5) if sent else 0.0,
                 "reason": dec["reason"] if dec else "planner did not run: PowerMTA keeps yesterday's caps",
             })
             if len(hours) > 1:
                 rows[-1]["runs"] = runs[ip]
-    return {"name": name, "description": sc["description"], "rows": rows, "schedule": TEAM_SCHEDULE}
+    return {"name": name, "description": sc["description"], "rows": rows, "schedule": TEAM_SCHEDULE,
+            "alerts": alerts}
 
 
 def calendar_stage(day):
@@ -352,9 +421,12 @@ def main(argv=None):
             json.dump(result["rows"], fh, sort_keys=True, indent=1)
             fh.write("\n")
         total = sum(r["sent"] for r in result["rows"])
-        print("== %s: %d days, %d sent, max stage jump in one day: %d, final cap %s; chart %s" % (
-            name, len({r["day"] for r in result["rows"]}), total, max_daily_stage_jump(result),
-            {r["ip"]: r["cap"] for r in result["rows"] if r["day"] == result["rows"][-1]["day"]}, svg_path))
+        last = [r for r in result["rows"] if r["day"] == result["rows"][-1]["day"]]
+        print("== %s: %d days, %d sent, max stage jump in one day: %d, final cap %s, providers %s, "
+              "stuck alerts %d; chart %s" % (
+                  name, len({r["day"] for r in result["rows"]}), total, max_daily_stage_jump(result),
+                  {r["ip"]: r["cap"] for r in last}, {r["ip"]: r["providers"] for r in last},
+                  len(result["alerts"]), svg_path))
     return 0
 
 

@@ -80,6 +80,8 @@ class ActionModule(ActionBase):
             "mailfleet_today": today.isoformat(),
             "mailfleet_state_problems": seen["findings"],
             "mailfleet_state_events": seen["events"],
+            # ip_stuck alert events (one id per IP and stage episode: the alert module sends each once)
+            "mailfleet_warmup_events": warmup.stuck_events(report) if report else [],
         }
         result["missing_hosts"] = missing
         result["state_problems"] = seen["findings"]

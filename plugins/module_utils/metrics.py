@@ -37,6 +37,7 @@ import time
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils import atomic, capacity
 from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import OUTCOMES, PROVIDERS, RATES
+from ansible_collections.mailfleet.fleet.plugins.module_utils.replies import CLASSES as REPLY_CLASSES
 from ansible_collections.mailfleet.fleet.plugins.module_utils.warmup import ACTIONS
 from ansible_collections.mailfleet.fleet.plugins.module_utils.module_run import ModuleFailure
 
@@ -55,6 +56,15 @@ METRICS = {
     "mailfleet_ip_warm": ("gauge", "1 when the IP runs at its schedule's full rate.", IP_LABELS),
     "mailfleet_ip_daily_cap": (
         "gauge", "Messages the IP may send today (0 on standby).", IP_LABELS),
+    "mailfleet_ip_provider_warmup_stage": (
+        "gauge", "Warmup stage number of one mailbox provider on the IP today (its own stage, never above the "
+                 "IP's; 1-based, 0 once warm).", IP_LABELS + ("provider",)),
+    "mailfleet_ip_stuck": (
+        "gauge", "1 when the IP has not advanced for the schedule's stuck_days sending days (the run report "
+                 "says why; alerted once as ip_stuck).", IP_LABELS),
+    "mailfleet_ip_replies_yesterday": (
+        "gauge", "Yesterday's bounces, deferrals and remote bounces of the IP by reply class (rate_limited, "
+                 "reputation, content, auth, mailbox_unknown, mailbox_full, other).", IP_LABELS + ("class",)),
     "mailfleet_ip_provider_daily_cap": (
         "gauge", "Messages the IP may send today to one mailbox provider.", IP_LABELS + ("provider",)),
     "mailfleet_ip_sent_yesterday": (
@@ -68,7 +78,8 @@ METRICS = {
         "gauge", "Messages that reached a final outcome yesterday per mailbox provider.",
         IP_LABELS + ("provider",)),
     "mailfleet_ip_rate": (
-        "gauge", "Hard bounce (/attempted), complaint (/delivered) and deferral (/(attempted+deferred)) "
+        "gauge", "Hard bounce (/attempted), complaint (/delivered), deferral, reputation (replies classed "
+                 "rate_limited or reputation) and auth_failure (replies classed auth) (/(attempted+deferred)) "
                  "rates; window=yesterday or window=stage (the planner's judged window). Absent when "
                  "there is nothing to divide by.",
         IP_LABELS + ("rate", "window")),
@@ -263,11 +274,22 @@ def fleet_samples(plan_report, ledgers=None, health=None, host=None, model=None,
         allowed = capacity.effective_provider_caps(dec)
         for prov in sorted(dec.get("providers") or {}):
             add("mailfleet_ip_provider_daily_cap", allowed.get(prov, 0), provider=prov)
+        pstages = {} if dec.get("unreachable") else (dec.get("provider_stages") or {})
+        for prov in sorted(pstages):
+            add("mailfleet_ip_provider_warmup_stage", 0 if pstages[prov] is None else int(pstages[prov]), provider=prov)
+        add("mailfleet_ip_stuck", 1 if dec.get("stuck") else 0)
         day = (ledgers.get(ip) or {}).get(yday) if yday else None
         tot = capacity.day_totals(day)
         add("mailfleet_ip_sent_yesterday", tot["attempted"])
         for outcome in OUTCOMES:
             add("mailfleet_ip_messages_yesterday", tot[outcome], outcome=outcome)
+        classes = dict.fromkeys(REPLY_CLASSES, 0)
+        for rec in (day or {}).values():
+            for cls, n in ((rec or {}).get("classes") or {}).items():
+                if cls in classes:
+                    classes[cls] += _num(n)
+        for cls, n in sorted(classes.items()):
+            add("mailfleet_ip_replies_yesterday", n, **{"class": cls})
         for prov in sorted(set(PROVIDERS) | set((day or {}).keys())):
             ptot = capacity.day_totals({prov: (day or {}).get(prov)})
             add("mailfleet_ip_provider_sent_yesterday", ptot["attempted"], provider=prov)

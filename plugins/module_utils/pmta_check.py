@@ -141,7 +141,7 @@ CONTEXTS = {
     "virtual-mta": (VMTA, {"domain"}),
     "virtual-mta-pool": (POOL, {"domain"}),
     "mx-rollup-list": (_W("mx"), set()),
-    "smtp-pattern-list": (_W("reply mail-from rcpt-to include"), set()),
+    "smtp-pattern-list": (_W("reply include"), set()),
     "pattern-list": (_W("header mail-from rcpt-to pattern-list"), set()),
     "spool": (_W("delete-file-holders deliver-only priority min-free-space"), set()),
     "bounce-processor": (_W("deliver-unmatched-email deliver-matched-email deliver-email "
@@ -177,6 +177,18 @@ domain-macro address address-file domain map-header-to-field pattern-list
 """)
 # Blocks whose directives hold regular expressions, where '<' and '>' are ordinary characters.
 PATTERN_BLOCKS = {"smtp-pattern-list", "pattern-list", "rewrite-list"}
+# Directives of pattern blocks whose value starts with a /REGEX/ (after a header name for
+# ``header``): the pattern is one word, spaces included (guide 3.3.14, 3.3.15).
+PATTERN_DIRECTIVES = {"reply": 0, "mail-from": 0, "rcpt-to": 0, "from-domain": 0, "header": 1}
+# <smtp-pattern-list> reply actions (guide 3.3.15): a comma-separated list of these.
+REPLY_ACTIONS = ("mode=normal", "mode=backoff", "skip-mx", "bounce-queue", "bounce-rcpt", "disable-source-ip",
+                 "defer-queue")
+# Directives whose value is a time interval (guide 3.3.10): lists where the guide says so, and
+# "never" where it allows it.
+INTERVAL_LISTS = _W("retry-after backoff-retry-after")
+INTERVALS = _W("bounce-after backoff-to-normal-after retry-recipients-after")
+NEVER_ALLOWED = _W("backoff-to-normal-after")
+INTERVAL_VALUE_RE = re.compile(r"\A(?:[0-9]+[wdhms]?)+\Z")
 # Blocks that take no argument; every other block takes exactly one.
 NO_ARG_BLOCKS = {"mx-rollup-list", "bounce-processor", "feedback-loop-processor", "dns", "transmissions-api"}
 TAG_RE = re.compile(r"\A<(/?)([A-Za-z][A-Za-z0-9-]*)(?:[ \t]+([^<>]*?))?[ \t]*>\Z")
@@ -244,6 +256,37 @@ def split_words(text):
     return words, None
 
 
+def split_pattern_words(text):
+    """Split a line of a pattern block: ``reply /REGEX/ ACTIONS`` (``header NAME /REGEX/ ...``).
+    The ``/REGEX/`` is one word, kept with its slashes, spaces included; a backslash escapes the
+    next character (``\\/`` does not end it). The rest is split like any line. Returns ``(words,
+    problem)``."""
+    head = re.match(r"([A-Za-z][A-Za-z0-9.-]*)[ \t]+", text)
+    if not head or head.group(1).lower() not in PATTERN_DIRECTIVES:
+        return split_words(text)
+    words, rest = [head.group(1)], text[head.end():]
+    for _ in range(PATTERN_DIRECTIVES[head.group(1).lower()]):
+        first = re.match(r"([^ \t]+)[ \t]*", rest)
+        if not first:
+            return words, "%s needs a name before its /pattern/" % words[0]
+        words.append(first.group(1))
+        rest = rest[first.end():]
+    if not rest.startswith("/"):
+        more, problem = split_words(rest)
+        return words + more, problem
+    i = 1
+    while i < len(rest) and rest[i] != "/":
+        i += 2 if rest[i] == "\\" else 1
+    if i >= len(rest):
+        return words, "unterminated /pattern/"
+    words.append(rest[:i + 1])
+    after = rest[i + 1:]
+    if after and after[0] not in " \t":
+        return words, "text right after the closing / of a pattern"
+    more, problem = split_words(after)
+    return words + more, problem
+
+
 def _line_bad_char(raw):
     """The first character PowerMTA's line grammar cannot hold (TAB is whitespace), or None."""
     return bad_char(raw.replace("\t", " "))
@@ -281,7 +324,7 @@ def parse(text, display="config"):
         if ("<" in line or ">" in line) and context not in PATTERN_BLOCKS:
             problems.append(Problem(display, number, "'<' or '>' inside a directive line"))
             continue
-        words, problem = split_words(line)
+        words, problem = split_pattern_words(line) if context in PATTERN_BLOCKS else split_words(line)
         if problem:
             problems.append(Problem(display, number, problem))
             continue
@@ -350,6 +393,8 @@ class ConfigChecker:
         self.user_sources = []
         self.default_vmtas = []
         self.cold_refs = []
+        self.pattern_lists = {}
+        self.pattern_list_refs = []
         self._seen_files = set()
 
     def _disk(self, path):
@@ -416,6 +461,8 @@ class ConfigChecker:
             self._define(self.pools, arg, display, number, "VirtualMTA pool")
         elif tag == "source":
             self._define(self.sources, arg, display, number, "source")
+        elif tag == "smtp-pattern-list":
+            self._define(self.pattern_lists, arg, display, number, "SMTP pattern list")
         elif tag == "smtp-user":
             self._value(smtp_user, arg, display, number, "<smtp-user>")
 
@@ -484,6 +531,21 @@ class ConfigChecker:
                 self.cold_refs.append((args[0], display, number))
         elif name == "domain-key":
             self._domain_key(args, display, number)
+        elif name == "reply" and context == "smtp-pattern-list":
+            self._reply(args, display, number)
+        elif name == "smtp-pattern-list":
+            if len(args) != 1:
+                self.add(display, number, "smtp-pattern-list expects one pattern list name")
+            else:
+                self.pattern_list_refs.append((args[0], display, number))
+        elif name in INTERVAL_LISTS or name in INTERVALS:
+            values = args[0].split(",") if name in INTERVAL_LISTS and len(args) == 1 else args
+            if len(args) != 1 or not all(INTERVAL_VALUE_RE.match(v) or (v == "never" and name in NEVER_ALLOWED)
+                                         for v in values):
+                self.add(display, number, "%s expects %s, got %r" % (
+                    name, "a comma-separated list of time intervals (10m,1h,...)" if name in INTERVAL_LISTS else
+                    "a time interval (30m, 2h, 4d12h)%s" % (" or never" if name in NEVER_ALLOWED else ""),
+                    " ".join(args)))
         elif name == "mx":
             if not (2 <= len(args) <= 3 and args[1].endswith(".rollup") and args[2:] in ([], ["rollup-by-ip"])):
                 self.add(display, number, "mx expects 'mx PATTERN NAME.rollup [rollup-by-ip]'")
@@ -508,6 +570,36 @@ class ConfigChecker:
                 ", ".join(AUTH_METHODS), args[0]))
         elif name == "password" and context == "smtp-user" and len(args) != 1:
             self.add(display, number, "password expects one value (quote a password with spaces)")
+
+    def _reply(self, args, display, number):
+        """``reply /REGEX/ ACTION[,ACTION...]`` (guide 3.3.15): a regular expression PowerMTA
+        matches case-insensitively, then one comma-separated list of known actions, without
+        both mode=backoff and mode=normal, both skip-mx and bounce-queue, a reenable-after not
+        preceded by disable-source-ip, or two reenable-after."""
+        if len(args) != 2 or len(args[0]) < 3 or not (args[0].startswith("/") and args[0].endswith("/")):
+            self.add(display, number, "reply expects '/REGEX/ ACTION[,ACTION...]', got %r" % " ".join(args))
+            return
+        try:
+            re.compile(args[0][1:-1], re.IGNORECASE)
+        except re.error as exc:
+            self.add(display, number, "reply: %s is not a regular expression: %s" % (args[0], exc))
+        actions = args[1].split(",")
+        seen = []
+        for action in actions:
+            if action.startswith("reenable-after="):
+                if "disable-source-ip" not in seen:
+                    self.add(display, number, "reply: reenable-after without a preceding disable-source-ip")
+                elif any(a.startswith("reenable-after=") for a in seen):
+                    self.add(display, number, "reply: more than one reenable-after")
+                elif not INTERVAL_VALUE_RE.match(action.split("=", 1)[1]):
+                    self.add(display, number, "reply: reenable-after expects a time interval, got %r" % action)
+            elif action not in REPLY_ACTIONS:
+                self.add(display, number, "reply: unknown action %r (expected %s, reenable-after=INTERVAL)" % (
+                    action, ", ".join(REPLY_ACTIONS)))
+            seen.append(action)
+        for pair in (("mode=backoff", "mode=normal"), ("skip-mx", "bounce-queue")):
+            if pair[0] in seen and pair[1] in seen:
+                self.add(display, number, "reply: both %s and %s" % pair)
 
     def _source_host(self, args, display, number):
         if len(args) != 2:
@@ -593,6 +685,9 @@ class ConfigChecker:
         for target, display, number in self.cold_refs:
             if target not in self.vmtas:
                 self.add(display, number, "cold-virtual-mta %s is not defined" % target)
+        for target, display, number in self.pattern_list_refs:
+            if target not in self.pattern_lists:
+                self.add(display, number, "smtp-pattern-list %s is not defined" % target)
         for source, user, display, number in self.user_sources:
             if source not in self.sources:
                 self.add(display, number, "smtp-user %s uses source %s, which is not defined" % (user, source))

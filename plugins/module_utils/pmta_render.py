@@ -24,6 +24,32 @@ on PowerMTA hosts). The configuration is made in three steps, on the controller
 
 Output is deterministic: the same model, caps and settings give byte-identical text.
 
+In-day backoff (PowerMTA guide §3.3.15 ``<smtp-pattern-list>``, §3.3.10.34-45): for Gmail,
+Microsoft and Yahoo, one global ``<smtp-pattern-list mailfleet-backoff-PROVIDER>`` holds a
+``reply /REGEX/ mode=backoff`` rule per row of ``replies.patterns(provider, ["rate_limited",
+"reputation"])`` -- the very rows the ledger classifies replies with -- and each VirtualMTA's
+``<domain PROVIDER.rollup>`` names it, with ``backoff-max-msg-rate`` from that provider's cap today
+(``capacity.backoff_rate``: the day's cap spread over 24 hours), ``backoff-retry-after`` and
+``backoff-to-normal-after`` (``pmta_config_backoff``). On the first throttling or reputation reply
+of that provider the queue of that IP slows down within minutes; it returns to normal mode after
+``to_normal_after`` and goes straight back into backoff on the next such reply -- normal mode
+is restored once the replies stop. ``backoff-to-normal-after-delivery`` is not used: a throttled
+IP still delivers some mail, and one delivery would end the backoff at once. "other" has no
+rules: it is many domains, each its own queue, with no mailfleet cap to derive a rate from.
+PowerMTA takes the first matching rule; rows of other classes that come earlier in the table
+(e.g. Gmail's "same Message-ID" 4.7.28) are not rendered, so such a reply slows the queue too:
+the rules err on the side of backing off.
+
+Accounting (``<acct-file>``): records ``d,b,t,tq,f,rb`` (queue-wide ``tq`` deferrals are where
+Gmail's, Yahoo's and Microsoft's connection-level throttling replies land); rotation by
+``max-size`` (a new file in place, guide §3.3.11.4) and ``delete-after``. No ``move-interval``:
+without ``move-to`` PowerMTA ignores it (guide §3.3.11.2), and mailfleet's ledger reads the
+accounting directory itself. No ``add-x-virtual-mta-header``: it would put the VirtualMTA's name
+(tenant and IP) into every message, and a tenant's own ``X-Virtual-MTA`` header is kept by
+PowerMTA ("if no such header is already present", §3.3.7.50), so a tenant could have another
+tenant's IP blamed for its remote bounces; remote (``rb``) bounces therefore stay unattributed
+(ledger IP ``-``) and count in no IP's rates.
+
 What mailfleet owns: the whole of ``/etc/pmta/config``. The operator's hand-written additions go
 in the file named by ``paths.local_include`` (``/etc/pmta/local.conf``), which the config includes
 last and which mailfleet creates empty once and never touches again.
@@ -34,7 +60,7 @@ __metaclass__ = type
 
 import difflib
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity, grammar
+from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity, grammar, replies
 from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import GrammarError
 from ansible_collections.mailfleet.fleet.plugins.module_utils.pmta_check import ConfigChecker, Node, parse
 from ansible_collections.mailfleet.fleet.plugins.module_utils.providers import PROVIDERS
@@ -61,7 +87,9 @@ DEFAULT_SETTINGS = {
         "max-smtp-out": 20,
         "max-msg-per-connection": 100,
     },
-    "acct": {"records": "d,b,t,f,rb", "move_interval": "1d", "max_size": "50M", "delete_after": "8d"},
+    "acct": {"records": "d,b,t,tq,f,rb", "max_size": "50M", "delete_after": "8d"},
+    # PowerMTA's backoff mode on a provider's throttling replies (see the module docstring)
+    "backoff": {"retry_after": "30m", "to_normal_after": "2h"},
 }
 
 # The variable each setting comes from (role pmta_config, vars/main.yml): what messages name.
@@ -79,11 +107,17 @@ SETTING_VARS = {
     "relay_sources": "pmta_config_relay_sources",
     "domain_defaults": "pmta_config_domain_defaults",
     "acct": "pmta_config_acct",
+    "backoff": "pmta_config_backoff",
 }
 SETTINGS_VAR = "_pmta_config_settings"
 CAPS_VAR = "pmta_config_caps"
 HOST_WHAT = "inventory host name"
-ACCT_KEYS = (("move_interval", "interval"), ("max_size", "size"), ("delete_after", "interval"))
+ACCT_KEYS = (("max_size", "size"), ("delete_after", "interval"))
+# Providers whose queues get backoff rules (each a <domain NAME.rollup> of every VirtualMTA).
+BACKOFF_PROVIDERS = tuple(p for p in PROVIDERS if p != "other")
+BACKOFF_CLASSES = ("rate_limited", "reputation")
+BACKOFF_ACTION = "mode=backoff"
+PATTERN_LIST_PREFIX = "mailfleet-backoff-"
 # The grammar of the <domain *> directives mailfleet knows; any other one must be one plain word.
 DOMAIN_DEFAULT_KINDS = {
     "dkim-sign": "boolean", "use-starttls": "boolean", "require-starttls": "boolean", "use-dane": "boolean",
@@ -119,6 +153,7 @@ _FORMATS = {
     "int": grammar.count,
     "access_level": grammar.http_access_level,
     "mx": grammar.mx_pattern,
+    "reply": grammar.reply_regex,
 }
 KINDS = frozenset(_FORMATS)
 
@@ -182,6 +217,11 @@ def merged_settings(settings):
             if not isinstance(value, dict):
                 raise GrammarError(SETTING_VARS[key], "expected a mapping, got %s" % grammar.typename(value))
             for sub in sorted(value, key=str):
+                if key == "acct" and sub == "move_interval":
+                    raise GrammarError("%s.move_interval" % SETTING_VARS[key], (
+                        "PowerMTA ignores move-interval without move-to (guide 3.3.11.2) and mailfleet's ledger "
+                        "reads the accounting directory itself: rotation is max_size (a new file in place) and "
+                        "delete_after"))
                 if key != "domain_defaults" and sub not in default:
                     raise GrammarError("%s.%s" % (SETTING_VARS[key], _key(sub)), "unknown key; expected one of %s" % (
                         ", ".join(sorted(default))))
@@ -355,7 +395,30 @@ def _settings_view(cfg):
     for key, kind in ACCT_KEYS:
         value = acct.get(key)
         view["acct"][key] = None if value in (None, "", 0) else Field(kind, value, "%s.%s" % (names["acct"], key))
+    backoff = cfg["backoff"]
+    view["backoff"] = {key: Field("interval", backoff[key], "%s.%s" % (names["backoff"], key))
+                       for key in ("retry_after", "to_normal_after")}
+    for key, field in view["backoff"].items():
+        if field.value in (None, "", 0, "0"):
+            raise GrammarError(field.what, "must be a time interval such as 30m or 2h")
     return view
+
+
+def pattern_list_name(provider):
+    return PATTERN_LIST_PREFIX + provider
+
+
+def _pattern_lists(providers):
+    """The global ``<smtp-pattern-list>`` of each provider in ``providers``: its rate_limited and
+    reputation rows (``replies.patterns``, in matching order), each with its reference."""
+    out = []
+    for prov in providers:
+        rules = []
+        for i, (cls, regex, ref) in enumerate(replies.patterns(prov, BACKOFF_CLASSES)):
+            what = "replies.patterns(%s)[%d]" % (prov, i)
+            rules.append({"regex": Field("reply", regex, what), "note": Field("comment", "%s: %s" % (cls, ref), what)})
+        out.append({"name": Field("name", pattern_list_name(prov), "the backoff rules of %s" % prov), "rules": rules})
+    return out
 
 
 def _prefixlen(field):
@@ -404,6 +467,7 @@ def host_view(model, host, caps, settings=None, passwords=None):
     format_value(view["dkim_dir"])  # the key paths below are built from it: check it first
     keys = host_dkim_keys(model, host, cfg["paths"]["dkim_dir"]) if by_tenant else []
     view["tenants"] = []
+    backoff_used = set()
     for tenant_name in sorted(by_tenant):
         tenant = model["tenants"][tenant_name]
         twhat = "mailfleet_tenants.%s" % _key(tenant_name)
@@ -424,11 +488,13 @@ def host_view(model, host, caps, settings=None, passwords=None):
         tkeys = [k for k in keys if k["tenant"] == tenant_name]
         cold_of = _cold_pairs(active, caps)
         for ip in ips:
-            entry["vmtas"].append(_vmta_view(host, ip, caps, tkeys, cold_of.get(ip["vmta"]), cfg))
+            entry["vmtas"].append(_vmta_view(host, ip, caps, tkeys, cold_of.get(ip["vmta"]), view["backoff"]))
+            backoff_used.update(p["rollup"].value[:-len(".rollup")] for p in entry["vmtas"][-1]["providers"])
         paired = {c["vmta"] for c in cold_of.values()}
         members = [ip for ip in active if ip["vmta"] not in paired] or ips
         entry["pool_members"] = [Field("name", ip["vmta"], _ip_what(host, ip, "vmta")) for ip in members]
         view["tenants"].append(entry)
+    view["pattern_lists"] = _pattern_lists([p for p in BACKOFF_PROVIDERS if p in backoff_used])
     return view
 
 
@@ -436,7 +502,7 @@ def _ip_what(host, ip, key):
     return "host %s: mailfleet_ips[%s].%s" % (_key(host), _key(ip["address"]), key)
 
 
-def _vmta_view(host, ip, caps, keys, cold, cfg):
+def _vmta_view(host, ip, caps, keys, cold, backoff):
     address = ip["address"]
     cap = caps.entry(address)
     daily = caps.daily(address)
@@ -471,7 +537,11 @@ def _vmta_view(host, ip, caps, keys, cold, cfg):
         what = caps.what(address, "providers.%s" % provider)
         entry = {"rollup": Field("name", "%s.rollup" % provider, what),
                  "rate": Field("rate", value, what),
-                 "cold_rate": None}
+                 "cold_rate": None,
+                 "pattern_list": Field("name", pattern_list_name(provider), what),
+                 "backoff_rate": Field("rate", capacity.backoff_rate(value), what + " (backoff rate)"),
+                 "backoff_retry_after": backoff["retry_after"],
+                 "backoff_to_normal_after": backoff["to_normal_after"]}
         if cold:
             entry["cold_rate"] = Field("rate", "%d/day" % cold_provs[provider],
                                        caps.what(cold["address"], "providers.%s" % provider))
@@ -515,6 +585,9 @@ def expected_tree(view):
         out.append(_b("mx-rollup-list", [], [
             _d("mx", mx["pattern"], mx["rollup"], *(["rollup-by-ip"] if mx["by_ip"] else []))
             for mx in view["mx_rollups"]]))
+    for plist in view["pattern_lists"]:
+        out.append(_b("smtp-pattern-list", [plist["name"]], [
+            _d("reply", "/%s/" % format_value(rule["regex"]), BACKOFF_ACTION) for rule in plist["rules"]]))
     out.append(_b("source", ["0/0"], [_d("always-allow-relaying", "no"), _d("smtp-service", "yes"),
                                       _d("process-x-virtual-mta", "no"), _d("allow-mailmerge", "no")]))
     for cidr in view["relay_sources"]:
@@ -541,6 +614,9 @@ def expected_tree(view):
                 inner = [_d("max-msg-rate", prov["rate"])]
                 if prov["cold_rate"] is not None:
                     inner.append(_d("max-cold-virtual-mta-msg", prov["cold_rate"]))
+                inner += [_d("smtp-pattern-list", prov["pattern_list"]), _d("backoff-max-msg-rate", prov["backoff_rate"]),
+                          _d("backoff-retry-after", prov["backoff_retry_after"]),
+                          _d("backoff-to-normal-after", prov["backoff_to_normal_after"])]
                 body.append(_b("domain", [prov["rollup"]], inner))
             out.append(_b("virtual-mta", [vmta["name"]], body))
         out.append(_b("virtual-mta-pool", [tenant["pool"]], [_d("virtual-mta", m) for m in tenant["pool_members"]]))

@@ -26,8 +26,11 @@ Inputs (the structures the other pieces already produce)
 
 "Sent" is *attempted* and the rates are those of the capacity contract (``capacity.py``):
 ``delivered + hard_bounce + soft_bounce``; hard bounces / sent, complaints / delivered,
-deferrals / (sent + deferred). Capacities are ``capacity.pool_capacity`` of the plan's caps; an IP
-whose host was not reachable counts 0 and is shown as unreachable.
+deferrals / (sent + deferred), throttling/reputation replies and authentication failures (reply
+classes) / (sent + deferred). Capacities are ``capacity.pool_capacity`` of the plan's caps; an IP
+whose host was not reachable counts 0 and is shown as unreachable. Each IP shows its providers'
+own stages and caps; IPs that have not advanced for ``stuck_days`` sending days are listed first,
+with why.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -42,11 +45,10 @@ from ansible_collections.mailfleet.fleet.plugins.module_utils.schedule import DE
 __metaclass__ = type
 
 REPORT_VERSION = 1
-RATE_LABELS = {"hard_bounce": "hard bounces", "complaint": "complaints", "deferral": "deferrals"}
+RATE_LABELS = {"hard_bounce": "hard bounces", "complaint": "complaints", "deferral": "deferrals",
+               "reputation": "throttling / reputation", "auth_failure": "auth failures"}
 # The warmup engine's defaults (a schedule's own thresholds come with the plan report).
-DEFAULT_THRESHOLDS = {"hard_bounce": WARMUP_THRESHOLDS["max_hard_bounce_rate"],
-                      "complaint": WARMUP_THRESHOLDS["max_complaint_rate"],
-                      "deferral": WARMUP_THRESHOLDS["max_deferral_rate"]}
+DEFAULT_THRESHOLDS = {r: WARMUP_THRESHOLDS["max_%s_rate" % r] for r in RATES}
 DEFAULT_NEAR_LIMIT = WARMUP_THRESHOLDS["near_limit"]
 AUTH_CHECKS = ("spf", "dkim", "dmarc")
 _RANK = {"ok": 0, "warn": 1, "fail": 2}
@@ -150,7 +152,8 @@ def build_report(model, plan_report, ledgers, health, caps_history, today=None, 
     "reason", "standby", "sent_yesterday", "yesterday": {outcome: n}, "rates": {rate: float|None},
     "rate_status": {rate: ok|near|over|none}, "stage_rates": {rate: float|None}, "thresholds",
     "listed": [zones], "listings": [{"zone", "since", "code", "critical"}], "fcrdns": severity|None,
-    "history": [{"day", "cap", "sent"}]}``.
+    "history": [{"day", "cap", "sent"}], "provider_rows": [{"provider", "stage", "cap", "sent_yesterday"}],
+    "stuck": None|{"since", "stage", "sending_days", "why"}}``; ``stuck`` lists the stuck IP rows.
     """
     model = model or {}
     plan_report = plan_report or {}
@@ -172,7 +175,8 @@ def build_report(model, plan_report, ledgers, health, caps_history, today=None, 
 
     rows_by_tenant = {}
     totals = {"ips": 0, "active": 0, "standby": 0, "unreachable": 0, "listed": 0, "capacity": 0,
-              "capacity_before": None, "sent_yesterday": 0, "actions": {}}
+              "capacity_before": None, "sent_yesterday": 0, "actions": {}, "stuck": 0}
+    stuck_rows = []
     for ip in sorted(plan_report.get("ips") or {}):
         dec = plan_report["ips"][ip] or {}
         info = model_ips.get(ip) or {}
@@ -200,6 +204,12 @@ def build_report(model, plan_report, ledgers, health, caps_history, today=None, 
             sent = None if day >= today_s else (day_totals(led[day])["sent"] if day in led else 0)
             history.append({"day": day, "cap": cap, "sent": sent})
         srates = dec.get("rates") or {}
+        pstages = dec.get("provider_stages") or {}
+        pcaps = capacity.effective_provider_caps(dec)
+        # a plan report from before provider stages: every provider at the IP's stage
+        provider_rows = [{"provider": p, "stage": pstages[p] if p in pstages else stage, "cap": pcaps[p],
+                          "sent_yesterday": day_totals({p: (led.get(yday) or {}).get(p)})["sent"]}
+                         for p in capacity.PROVIDERS]
         row = {
             "address": ip, "tenant": dec.get("tenant") or "", "host": dec.get("host") or "",
             "hostname": info.get("hostname") or "", "schedule": dec.get("schedule") or "",
@@ -219,8 +229,13 @@ def build_report(model, plan_report, ledgers, health, caps_history, today=None, 
             "listed": listed, "listings": listings,
             "fcrdns": (auth_by_subject.get(ip.lower()) or {}).get("fcrdns"),
             "history": history,
+            "provider_rows": provider_rows,
+            "stuck": dec.get("stuck"),
         }
         rows_by_tenant.setdefault(row["tenant"], []).append(row)
+        if row["stuck"]:
+            stuck_rows.append(row)
+            totals["stuck"] += 1
         totals["ips"] += 1
         totals["unreachable" if unreachable else "standby" if row["standby"] else "active"] += 1
         totals["listed"] += 1 if listed else 0
@@ -258,7 +273,7 @@ def build_report(model, plan_report, ledgers, health, caps_history, today=None, 
         totals["capacity"] += cap
     totals["actions"] = dict(sorted(totals["actions"].items()))
     return {"version": REPORT_VERSION, "kind": kind, "date": today_s, "days": win,
-            "health_updated": h_updated, "totals": totals, "tenants": tenants}
+            "health_updated": h_updated, "totals": totals, "tenants": tenants, "stuck": stuck_rows}
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,6 +312,23 @@ def _unreachable_text(count):
     return ", %d unreachable (cap 0)" % count if count else ""
 
 
+def _stage_text(stage):
+    return "warm" if stage is None else "stage %s" % stage
+
+
+def _providers_text(row):
+    """``gmail 2: 80 · microsoft 1: 15 · ...`` -- each provider's own stage and cap today."""
+    if row["unreachable"]:
+        return "-"
+    return " · ".join("%s %s: %s" % (p["provider"], "warm" if p["stage"] is None else p["stage"], fmt_int(p["cap"]))
+                      for p in row["provider_rows"])
+
+
+def _stuck_text(row):
+    st = row["stuck"]
+    return "%s since %s, %d sending days: %s" % (_stage_text(st["stage"]), st["since"], st["sending_days"], st["why"])
+
+
 def _listing_text(row):
     if not row["listings"]:
         return "none"
@@ -320,6 +352,13 @@ def render_markdown(report):
                                       fmt_int(t["sent_yesterday"])))
     out.append("")
     out.append("**Decisions:** " + (", ".join("%s %d" % (a, n) for a, n in t["actions"].items()) or "none"))
+    if report.get("stuck"):
+        out += ["", "## Stuck IPs — not advanced for too many sending days", "",
+                "| IP | tenant | stage | since | sending days | why |", "|---|---|---|---|---:|---|"]
+        for r in report["stuck"]:
+            st = r["stuck"]
+            out.append("| %s |" % " | ".join(_md(x) for x in [
+                r["address"], r["tenant"], _stage_text(st["stage"]), st["since"], st["sending_days"], st["why"]]))
     if report.get("health_updated"):
         out.append("")
         out.append("Health checked: %s" % report["health_updated"])
@@ -338,9 +377,9 @@ def render_markdown(report):
         if not tenant["ips"]:
             out += ["", "No IPs."]
             continue
-        out += ["", "| IP | host | stage | cap today | change | sent yesterday | hard bounces | complaints | "
-                    "deferrals | listings | FCrDNS | decision |",
-                "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---|"]
+        out += ["", "| IP | host | stage | cap today | change | providers (stage: cap) | sent yesterday | %s | "
+                    "listings | FCrDNS | decision |" % " | ".join(RATE_LABELS[r] for r in RATES),
+                "|---|---|---|---:|---:|---|---:|" + "---:|" * len(RATES) + "---|---|---|"]
         for r in tenant["ips"]:
             rates = []
             for rate in RATES:
@@ -349,8 +388,10 @@ def render_markdown(report):
                     text = "**%s** ⚠" % text
                 rates.append(text)
             out.append("| %s |" % " | ".join(_md(x) for x in [
-                r["address"], r["host"], r["stage_label"] + (" (standby)" if r["standby"] else ""),
-                fmt_int(r["daily"]), fmt_change(r["cap_change"]), fmt_int(r["sent_yesterday"])] + rates + [
+                r["address"], r["host"], r["stage_label"] + (" (standby)" if r["standby"] else "")
+                + (" (stuck)" if r["stuck"] else ""),
+                fmt_int(r["daily"]), fmt_change(r["cap_change"]), _providers_text(r), fmt_int(r["sent_yesterday"])]
+                + rates + [
                 _listing_text(r), _auth_text(r["fcrdns"]), r["action"]]))
         out += ["", "Why:", ""]
         for r in tenant["ips"]:
@@ -480,6 +521,8 @@ def render_html(report):
     cards = [("IPs", fmt_int(t["ips"])), ("active", fmt_int(t["active"])), ("on standby", fmt_int(t["standby"]))]
     if t.get("unreachable"):
         cards.append(("unreachable (cap 0)", fmt_int(t["unreachable"])))
+    if t.get("stuck"):
+        cards.append(("stuck", fmt_int(t["stuck"])))
     cards += [("listed", fmt_int(t["listed"])), ("capacity today", fmt_int(t["capacity"]) + "/day"),
               ("capacity yesterday", fmt_int(t["capacity_before"])), ("sent yesterday", fmt_int(t["sent_yesterday"]))]
     for label, value in cards:
@@ -487,6 +530,16 @@ def render_html(report):
     out.append('</div>')
     out.append('<p>Decisions: %s</p>' % (" ".join(
         '<span class="badge a-%s">%s %d</span>' % (_e(a), _e(a), n) for a, n in t["actions"].items()) or "none"))
+    if report.get("stuck"):
+        out.append('<h2 class="fail">Stuck IPs — not advanced for too many sending days</h2>')
+        out.append('<table><tr><th>IP</th><th>tenant</th><th>stage</th><th>since</th><th>sending days</th>'
+                   '<th>why</th></tr>')
+        for r in report["stuck"]:
+            st = r["stuck"]
+            out.append('<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="n">%d</td><td>%s</td></tr>' % (
+                _e(r["address"]), _e(r["tenant"]), _e(_stage_text(st["stage"])), _e(st["since"]),
+                st["sending_days"], _e(st["why"])))
+        out.append('</table>')
     if report.get("health_updated"):
         out.append('<p class="reason">Health checked: %s</p>' % _e(report["health_updated"]))
     for tenant in report["tenants"]:
@@ -506,14 +559,20 @@ def render_html(report):
             out.append('<p>No IPs.</p>')
             continue
         out.append('<table><tr><th>IP</th><th>host</th><th>stage</th><th>cap today</th><th>change</th>'
-                   '<th>sent yesterday</th><th>hard bounces</th><th>complaints</th><th>deferrals</th>'
-                   '<th>listings</th><th>FCrDNS</th><th>decision and reason</th></tr>')
+                   '<th>providers (stage: cap)</th><th>sent yesterday</th>%s'
+                   '<th>listings</th><th>FCrDNS</th><th>decision and reason</th></tr>' % "".join(
+                       "<th>%s</th>" % _e(RATE_LABELS[r]) for r in RATES))
         for r in tenant["ips"]:
             cells = ['<td>%s<div class="reason">%s</div></td>' % (_e(r["address"]), _e(r["hostname"])),
                      '<td>%s</td>' % _e(r["host"]),
-                     '<td>%s%s</td>' % (_e(r["stage_label"]), ' <span class="fail">standby</span>' if r["standby"] else ""),
+                     '<td>%s%s%s</td>' % (_e(r["stage_label"]), ' <span class="fail">standby</span>' if r["standby"] else "",
+                                          ' <span class="fail">stuck</span>' if r["stuck"] else ""),
                      '<td class="n">%s</td>' % fmt_int(r["daily"]),
                      '<td class="n">%s</td>' % _e(fmt_change(r["cap_change"])),
+                     '<td class="reason">%s</td>' % "<br>".join(
+                         _e("%s %s: %s/day" % (p["provider"], "warm" if p["stage"] is None else "stage %s" % p["stage"],
+                                              fmt_int(p["cap"]))) for p in r["provider_rows"]) if not r["unreachable"]
+                     else '<td>-</td>',
                      '<td class="n">%s</td>' % fmt_int(r["sent_yesterday"])]
             for rate in RATES:
                 st = r["rate_status"][rate]

@@ -25,14 +25,36 @@ __metaclass__ = type
 
 #: Defaults for ``schedule["thresholds"]``; every key can be overridden per schedule.
 DEFAULT_THRESHOLDS = {
-    # SparkPost auto-warmup: move up only after delivering > 90 % of the stage volume.
+    # SparkPost auto-warmup: move up only after *delivering* > 90 % of the stage volume
+    # (capacity.fill_volume: delivered, net of remote bounces; bounces and deferrals do not fill).
     "fill_ratio": 0.9,
+    # A provider's day counts toward its own next stage when it delivered >= 30 % of its cap at
+    # its stage. Its cap is a ceiling (a share of the stage), not a target: its traffic is the
+    # tenant's list mix. Stages grow x2.5 to x4 (SparkPost 200, 500, 1k, 2k, 5k; the team's 50,
+    # 200, 500, 1500), so 30 % of the current cap is about what the stage below allowed: a
+    # provider climbs once it carries what it was given before (Amazon SES warms per mailbox
+    # provider on the volume each one receives); one never sent to stays at its first stage.
+    "provider_fill_ratio": 0.3,
     # ESPs and mailbox providers treat > 2 % hard bounces as a list-quality problem.
     "max_hard_bounce_rate": 0.02,
     # Gmail / Yahoo bulk-sender rule: spam rate must stay under 0.3 %.
     "max_complaint_rate": 0.003,
     # GreenArrow-style back-off: > 15 % deferrals means receivers are throttling this IP.
     "max_deferral_rate": 0.15,
+    # Replies classed rate_limited or reputation (replies.py: Gmail 421 4.7.28 "unusual rate",
+    # 4.7.0 "very low reputation", Yahoo [TSS04]/[TS0x], Microsoft 4.7.650 / S3150, block lists)
+    # over every try. A receiver says in words that it distrusts the IP: KumoMTA's traffic shaping
+    # suspends a source on the first such reply, PowerMTA's backoff rules (rendered by mailfleet)
+    # slow its queue within minutes. The day's verdict steps back when more than 1 try in 20 was
+    # refused or deferred for reputation -- far above the stray block list of one small MX, far
+    # below the 15 % of generic deferrals (which also count greylisting and full mailboxes).
+    "max_reputation_rate": 0.05,
+    # Replies classed auth (SPF / DKIM / DMARC / PTR not met: Gmail 4.7.26-4.7.40 / 5.7.26,
+    # Microsoft 5.7.515, Yahoo 5.7.9) over every try. Gmail's and Yahoo's 2024 bulk-sender rules
+    # require every message to authenticate: failures are a broken DNS record or signing key,
+    # never noise, and receivers count the unauthenticated mail against the IP. Over 1 %: step
+    # back (and fix the record: the health check's DNS audit names it).
+    "max_auth_failure_rate": 0.01,
     # Hold (do not advance) once a rate reaches 75 % of its threshold: stop before the cliff.
     "near_limit": 0.75,
     # Stages to go down when a rate is over its threshold.
@@ -46,8 +68,13 @@ DEFAULT_THRESHOLDS = {
     "min_volume_for_rates": 200,
     # Stages to go down when leaving standby (a listing means receivers distrust the IP).
     "resume_step_back": 1,
-    # Factor applied to one provider's cap when that provider alone is over a threshold.
+    # Factor applied to one provider's cap when that provider alone is over a threshold and is at
+    # its first stage already (it cannot step back further).
     "provider_backoff": 0.5,
+    # SparkPost flags an IP that has not reached its target for 10 days: an IP still at its stage
+    # after this many sending days (and more than the stage's min_days) is reported stuck, with
+    # why, and alerted once.
+    "stuck_days": 10,
 }
 
 THRESHOLD_KEYS = tuple(sorted(DEFAULT_THRESHOLDS))
@@ -55,6 +82,10 @@ THRESHOLD_KEYS = tuple(sorted(DEFAULT_THRESHOLDS))
 # key -> (kind, low, low_inclusive, high, high_inclusive, what is expected)
 _THRESHOLD_SPECS = {
     "fill_ratio": ("float", 0.0, False, 1.0, True, "a number greater than 0 and at most 1"),
+    "provider_fill_ratio": ("float", 0.0, False, 1.0, True, "a number greater than 0 and at most 1"),
+    "max_reputation_rate": ("float", 0.0, False, 1.0, True, "a rate greater than 0 and at most 1"),
+    "max_auth_failure_rate": ("float", 0.0, False, 1.0, True, "a rate greater than 0 and at most 1"),
+    "stuck_days": ("int", 1, True, None, None, "an integer number of sending days, at least 1"),
     "max_hard_bounce_rate": ("float", 0.0, False, 1.0, True, "a rate greater than 0 and at most 1"),
     "max_complaint_rate": ("float", 0.0, False, 1.0, True, "a rate greater than 0 and at most 1"),
     "max_deferral_rate": ("float", 0.0, False, 1.0, True, "a rate greater than 0 and at most 1"),

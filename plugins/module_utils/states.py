@@ -12,11 +12,15 @@ The file is ``{"version": 1, "ips": {address: state}}`` with, per IP::
      "standby": bool, "standby_since": date|None, "last_sent": date|None,
      "rewarm": None | {"after": date, "periods": int}, "planned_on": date|None,
      "action": str|None, "daily": int, "backoff": [provider, ...], "repair": date|None,
-     "base": state|None}
+     "providers": {provider: {"stage_index": int, "since": date}}, "base": state|None}
 
-``daily`` and ``backoff`` are what the last plan deployed (the daily cap and the providers whose
-cap was multiplied by the schedule's ``provider_backoff``): ``warmup.stored_cap`` rebuilds the
-deployed caps from them, so MailWizz is told exactly what PowerMTA enforces.
+``daily``, ``backoff`` and ``providers`` are what the last plan deployed (the daily cap, the
+providers whose cap was multiplied by the schedule's ``provider_backoff``, and each provider's
+own warmup stage, never above the IP's, with the day it started): ``warmup.stored_cap`` rebuilds
+the deployed caps from them, so MailWizz is told exactly what PowerMTA enforces. A state written
+before provider stages existed has no ``providers``: :func:`check_host_states` gives it the
+highest provider stages the sending evidence admits, never above the IP's (what the host could
+have written), so nothing read from a host raises a cap.
 
 ``base`` is the state the day's first plan started from (see ``warmup.plan_ip``, rule 1);
 ``repair`` is the day a refused state was replaced by :func:`fallback_state` (that day the IP
@@ -58,8 +62,22 @@ def date_of(value):
     return hit
 
 
+def fresh_providers(stage, today_s):
+    """Every provider at 0-based ``stage`` since ``today_s``."""
+    return {p: {"stage_index": stage, "since": today_s} for p in PROVIDERS}
+
+
+def provider_stages(state):
+    """``{provider: 0-based stage}`` of a state; a state without provider stages (written before
+    they existed) has every provider at the IP's stage (what its caps were derived from)."""
+    provs = state.get("providers")
+    if not isinstance(provs, dict):
+        return dict.fromkeys(PROVIDERS, int(state["stage_index"]))
+    return {p: int(provs[p]["stage_index"]) for p in PROVIDERS}
+
+
 def new_state(stage, today_s):
-    """A fresh per-IP state at 0-based ``stage`` starting ``today_s``."""
+    """A fresh per-IP state at 0-based ``stage`` starting ``today_s`` (its providers too)."""
     return {
         "version": STATE_VERSION,
         "stage_index": stage,
@@ -73,6 +91,7 @@ def new_state(stage, today_s):
         "daily": 0,
         "backoff": [],
         "repair": None,
+        "providers": fresh_providers(stage, today_s),
         "base": None,
     }
 
@@ -107,8 +126,26 @@ def validate_state(state, what="state"):
     backoff = state.get("backoff", [])
     if not isinstance(backoff, list) or any(p not in PROVIDERS for p in backoff):
         raise ValueError("%s: backoff must be a list of providers among %s" % (what, ", ".join(PROVIDERS)))
+    if "providers" in state:
+        _validate_providers(state["providers"], what + ".providers")
     if state.get("base") is not None:
         validate_state(state["base"], what + ".base")
+
+
+def _validate_providers(provs, what):
+    """Every provider, each ``{"stage_index": int >= 0, "since": date}`` (nothing more)."""
+    if not isinstance(provs, dict) or sorted(provs) != sorted(PROVIDERS):
+        raise ValueError("%s must be a mapping with exactly the providers %s, got %s" % (
+            what, ", ".join(PROVIDERS), typename(provs) if not isinstance(provs, dict) else
+            "keys %s" % ", ".join(sorted(str(k) for k in provs))))
+    for prov in PROVIDERS:
+        entry = provs[prov]
+        if not isinstance(entry, dict) or sorted(entry) != ["since", "stage_index"]:
+            raise ValueError("%s.%s must be {stage_index, since}, got %s" % (what, prov, typename(entry)))
+        if not is_int(entry["stage_index"]) or entry["stage_index"] < 0:
+            raise ValueError("%s.%s.stage_index must be an integer >= 0, got %s" % (
+                what, prov, typename(entry["stage_index"])))
+        _check_date(entry["since"], "%s.%s.since" % (what, prov), allow_none=False)
 
 
 def load_states(text):
@@ -205,28 +242,25 @@ def _d(value):
     return date_of(value) if value is not None else None
 
 
-def sending_fills(ledger):
-    """``[(day, fill volume)]`` of the ledger's sending days, oldest first."""
+def sending_fills(ledger, provider=None):
+    """``[(day, fill volume)]`` of the ledger's sending days, oldest first: of the whole IP, or of
+    one ``provider`` (its own sending days and fill)."""
     out = []
     for day in sorted(ledger or {}):
-        tot = capacity.Tally().add_day(ledger[day])
+        if provider is None:
+            tot = capacity.Tally().add_day(ledger[day])
+        else:
+            rec = (ledger[day] or {}).get(provider)
+            tot = capacity.Tally().add(rec) if isinstance(rec, dict) else capacity.Tally()
         if capacity.is_sending(tot):
             out.append((day, capacity.fill_volume(tot)))
     return out
 
 
-def evidence_bound(schedule, ledger, warmup_start, before, ledger_since, fills=None):
-    """The highest 0-based stage an IP can have reached by ``before`` (the day its current stage
-    started), with what the evidence was. Stage ``k`` needs, for every ``i < k``, at least
-    ``min_days(i) + ... + min_days(k - 1)`` days in ``[warmup_start, before)`` that were full at
-    stage ``i``'s volume or more (an IP climbs one stage at a time; volumes only grow).
-
-    Days from ``ledger_since`` on are judged on the ledger (full: ``capacity.fill_volume`` of the
-    day >= ``fill_ratio`` x the volume); days before it are unknown and count as full -- no
-    evidence is no refusal. Without ``ledger_since`` only the calendar is known. ``fills``:
-    :func:`sending_fills` of the ledger, when the caller already has it.
-    Returns ``(bound, why_not_higher)``; ``why_not_higher`` is None when the schedule's end is
-    reached."""
+def _bound(schedule, fills, targets, warmup_start, before, ledger_since, label, unit):
+    """The highest 0-based stage reachable by ``before`` when stage ``i`` is full on a day whose
+    fill is >= ``targets[i]`` (see :func:`evidence_bound`). ``fills``: ``[(day, fill)]`` sorted;
+    ``label(k)`` names stage ``k`` in the reason."""
     n = n_stages(schedule)
     start, end = _d(warmup_start), _d(before)
     if start is None or end is None:
@@ -234,15 +268,12 @@ def evidence_bound(schedule, ledger, warmup_start, before, ledger_since, fills=N
     total = max(0, (end - start).days)
     since = _d(ledger_since)
     unknown = total if since is None else max(0, min((since - start).days, total))
-    fill_ratio = thresholds_of(schedule)["fill_ratio"]
     window = []
     if since is not None:
-        days = sending_fills(ledger) if fills is None else fills
         first, last = max(start, since).isoformat(), end.isoformat()
-        lo, hi = bisect.bisect_left(days, (first,)), bisect.bisect_left(days, (last,))
-        window = sorted(fill for _day, fill in days[lo:hi])
+        lo, hi = bisect.bisect_left(fills, (first,)), bisect.bisect_left(fills, (last,))
+        window = sorted(fill for _day, fill in fills[lo:hi])
     min_days = [stage_min_days(schedule, j) for j in range(n)]
-    targets = [fill_ratio * capacity.stage_volume(schedule, i) for i in range(n)]
     # days full at stage i's volume or more: the unknown ones plus the ledger's
     have = [unknown + len(window) - bisect.bisect_left(window, targets[i] - 1e-9) for i in range(n)]
     for k in range(1, n + 1):
@@ -252,12 +283,43 @@ def evidence_bound(schedule, ledger, warmup_start, before, ledger_since, fills=N
                 if since is None:
                     evidence = "%d calendar day(s) between warmup_start %s and %s" % (total, warmup_start, before)
                 else:
-                    evidence = "%d day(s) in the ledger from %s to %s with >= %d sent%s" % (
-                        have[i] - unknown, max(start, since).isoformat(), before, int(-(-targets[i] // 1)),
+                    evidence = "%d day(s) in the ledger from %s to %s with >= %d %s%s" % (
+                        have[i] - unknown, max(start, since).isoformat(), before, int(-(-targets[i] // 1)), unit,
                         ", plus %d day(s) before the ledger's first day" % unknown if unknown else "")
                 return k - 1, "%s needs %d full sending day(s) before %s; the evidence shows %s" % (
-                    stage_label(schedule, k), need, before, evidence)
+                    label(k), need, before, evidence)
     return n, None
+
+
+def evidence_bound(schedule, ledger, warmup_start, before, ledger_since, fills=None):
+    """The highest 0-based stage an IP can have reached by ``before`` (the day its current stage
+    started), with what the evidence was. Stage ``k`` needs, for every ``i < k``, at least
+    ``min_days(i) + ... + min_days(k - 1)`` days in ``[warmup_start, before)`` that were full at
+    stage ``i``'s volume or more (an IP climbs one stage at a time; volumes only grow).
+
+    Days from ``ledger_since`` on are judged on the ledger (full: ``capacity.fill_volume`` of the
+    day -- delivered -- >= ``fill_ratio`` x the volume); days before it are unknown and count as
+    full -- no evidence is no refusal. Without ``ledger_since`` only the calendar is known.
+    ``fills``: :func:`sending_fills` of the ledger, when the caller already has it.
+    Returns ``(bound, why_not_higher)``; ``why_not_higher`` is None when the schedule's end is
+    reached."""
+    fill_ratio = thresholds_of(schedule)["fill_ratio"]
+    targets = [fill_ratio * capacity.stage_volume(schedule, i) for i in range(n_stages(schedule))]
+    if ledger_since is not None and fills is None:
+        fills = sending_fills(ledger)
+    return _bound(schedule, fills or [], targets, warmup_start, before, ledger_since,
+                  lambda k: stage_label(schedule, k), "delivered")
+
+
+def provider_evidence_bound(schedule, provider, ledger, warmup_start, before, ledger_since, fills=None):
+    """:func:`evidence_bound` of one provider's own stage: its days full at stage ``i`` are those
+    it delivered ``capacity.provider_fill_target`` (of stage ``i``) or more; ``before`` is the day
+    its current stage started. ``fills``: :func:`sending_fills` of that provider."""
+    targets = [capacity.provider_fill_target(schedule, i, provider) for i in range(n_stages(schedule))]
+    if ledger_since is not None and fills is None:
+        fills = sending_fills(ledger, provider)
+    return _bound(schedule, fills or [], targets, warmup_start, before, ledger_since,
+                  lambda k: "%s at %s" % (provider, stage_label(schedule, k)), "delivered to %s" % provider)
 
 
 def _future(value, today_d, inclusive=False):
@@ -266,11 +328,13 @@ def _future(value, today_d, inclusive=False):
 
 
 def check_state(schedule, state, ledger, today, warmup_start, ledger_since=None, overrides=None, what="state",
-                fills=None):
+                fills=None, provider_fills=None):
     """What is wrong with one IP's (codec-valid) state, judged against the schedule, the IP's
-    ``warmup_start``, ``today`` and the ledger. Returns ``[(problem, stage_unprovable)]``:
-    ``stage_unprovable`` when the stage itself cannot be trusted (the IP restarts at the first
-    stage), else only the named field is dropped."""
+    ``warmup_start``, ``today`` and the ledger. Returns ``[(problem, scope)]``: ``scope`` is
+    ``True`` when the stage itself cannot be trusted (the IP restarts at the first stage), a
+    provider's name when that provider's stage cannot be (it restarts at its first stage), else
+    ``False`` (only the named field is dropped). ``provider_fills``: ``{provider:
+    sending_fills(ledger, provider)}`` when the caller already has them."""
     problems = []
     today_d = _d(today)
     overrides = overrides or {}
@@ -298,7 +362,7 @@ def check_state(schedule, state, ledger, today, warmup_start, ledger_since=None,
     if stage > 0 and not pinned_here and start is not None and since is not None and since < start:
         problems.append(("%s: stage_since %s is before the IP's warmup_start %s, yet it is at %s" % (
             what, state["stage_since"], warmup_start, stage_label(schedule, min(stage, n))), True))
-    if stage > 0 and not pinned_here and stage <= n and not any(p[1] for p in problems):
+    if stage > 0 and not pinned_here and stage <= n and not any(p[1] is True for p in problems):
         bound, why = evidence_bound(schedule, ledger, warmup_start, state["stage_since"], ledger_since, fills)
         if stage > bound:
             problems.append(("%s: %s is more than the sending evidence allows (at most %s): %s%s" % (
@@ -320,7 +384,60 @@ def check_state(schedule, state, ledger, today, warmup_start, ledger_since=None,
         problems.append(("%s: daily %d while on standby (a standby's cap is 0)" % (what, daily), False))
     if not state.get("standby") and state.get("standby_since") is not None:
         problems.append(("%s: standby is false but standby_since is %s" % (what, state["standby_since"]), False))
+    if isinstance(state.get("providers"), dict):
+        problems += _check_providers(schedule, state, ledger, today_d, warmup_start, ledger_since, pin, what,
+                                     provider_fills)
     return problems
+
+
+def _check_providers(schedule, state, ledger, today_d, warmup_start, ledger_since, pin, what, provider_fills):
+    """The provider stages of a state: each at most the IP's stage, its start neither in the
+    future nor before ``warmup_start``, and no higher than its own sending evidence admits
+    (:func:`provider_evidence_bound`). Problems are scoped to the provider."""
+    problems = []
+    n = n_stages(schedule)
+    ip_stage = min(state["stage_index"], n)
+    start = _d(warmup_start)
+    for prov in PROVIDERS:
+        entry = state["providers"][prov]
+        stage, since_s = entry["stage_index"], entry["since"]
+        where = "%s: providers.%s" % (what, prov)
+        before = len(problems)
+        if stage > ip_stage:
+            problems.append(("%s at %s is above the IP's own %s (a provider's stage never is)" % (
+                where, stage_label(schedule, min(stage, n)) if stage <= n else "stage_index %d" % stage,
+                stage_label(schedule, ip_stage)), prov))
+        if _future(since_s, today_d):
+            problems.append(("%s.since %s is in the future (today is %s)" % (where, since_s, today_d.isoformat()), prov))
+        pinned_here = pin is not None and stage <= max(0, int(pin) - 1)
+        since = _d(since_s)
+        if stage > 0 and not pinned_here and start is not None and since < start:
+            problems.append(("%s.since %s is before the IP's warmup_start %s, yet %s is at %s" % (
+                where, since_s, warmup_start, prov, stage_label(schedule, min(stage, n))), prov))
+        if stage > 0 and not pinned_here and len(problems) == before:
+            fills = (provider_fills or {}).get(prov)
+            bound, why = provider_evidence_bound(schedule, prov, ledger, warmup_start, since_s, ledger_since, fills)
+            if stage > bound:
+                problems.append(("%s at %s is more than its sending evidence allows (at most %s): %s" % (
+                    where, stage_label(schedule, stage), stage_label(schedule, bound), why), prov))
+    return problems
+
+
+def legacy_providers(schedule, state, ledger, warmup_start, ledger_since, provider_fills=None):
+    """Provider stages for a state written before they existed: for each provider, the highest
+    stage its own sending evidence admits by the IP's ``stage_since`` (see
+    :func:`provider_evidence_bound`), never above the IP's stage, since the IP's ``stage_since``
+    -- exactly what a host could have written and the check would accept, so a state that lost
+    its ``providers`` gains nothing."""
+    n = n_stages(schedule)
+    ip_stage = min(int(state["stage_index"]), n)
+    since = state["stage_since"]
+    out = {}
+    for prov in PROVIDERS:
+        bound, _why = provider_evidence_bound(schedule, prov, ledger, warmup_start, since, ledger_since,
+                                              (provider_fills or {}).get(prov))
+        out[prov] = {"stage_index": min(ip_stage, bound), "since": since}
+    return out
 
 
 def check_host_states(model, host, read, ledgers, today, ledger_since=None, path="warmup-state.json"):
@@ -367,14 +484,20 @@ def check_host_states(model, host, read, ledgers, today, ledger_since=None, path
             continue  # no state: the planner starts the IP at its first stage
         overrides = ipinfo.get("overrides") or {}
         ledger = (ledgers or {}).get(address)
-        fills = sending_fills(ledger) if ledger_since is not None else None
-        problems = check_state(schedule, state, ledger, today_s, ipinfo.get("warmup_start"), ledger_since, overrides,
-                               fills=fills)
+        fills = pfills = None
+        if ledger_since is not None:
+            fills = sending_fills(ledger)
+            pfills = {p: sending_fills(ledger, p) for p in PROVIDERS}
+        start = ipinfo.get("warmup_start")
+        state = _with_providers(schedule, state, ledger, start, ledger_since, pfills)
+        problems = check_state(schedule, state, ledger, today_s, start, ledger_since, overrides,
+                               fills=fills, provider_fills=pfills)
         base = state.get("base")
         if state.get("planned_on") == today_s and base is not None:
             # a re-run today plans from the day's first base: it must hold up too
-            problems += check_state(schedule, base, ledger, today_s, ipinfo.get("warmup_start"), ledger_since,
-                                    overrides, what="state.base (the day's first plan)", fills=fills)
+            problems += check_state(schedule, base, ledger, today_s, start, ledger_since,
+                                    overrides, what="state.base (the day's first plan)", fills=fills,
+                                    provider_fills=pfills)
             pin = overrides.get("pin_stage")
             if pin is None and state["stage_index"] > base["stage_index"] + 1:
                 problems.append(("state: stage_index %d is more than one stage above the day's first plan (%d)" % (
@@ -385,8 +508,25 @@ def check_host_states(model, host, read, ledgers, today, ledger_since=None, path
         for problem, _stage in problems:
             finding(address, problem)
         out["repair"][address] = {"problems": [p for p, _s in problems], "fallback": fallback_state(
-            schedule, state, any(st for _p, st in problems), today_s, ledger=ledger, ledger_since=ledger_since,
-            standby=bool(state.get("standby")) or state.get("standby_since") is not None)}
+            schedule, state, any(st is True for _p, st in problems), today_s, ledger=ledger,
+            ledger_since=ledger_since, standby=bool(state.get("standby")) or state.get("standby_since") is not None,
+            refused_providers={st for _p, st in problems if st in PROVIDERS})}
+    return out
+
+
+def _with_providers(schedule, state, ledger, warmup_start, ledger_since, provider_fills):
+    """``state`` (and its ``base``) with provider stages: a state written before they existed gets
+    :func:`legacy_providers` (never above what its evidence admits). The input is not modified."""
+    if isinstance(state.get("providers"), dict) and (
+            state.get("base") is None or isinstance(state["base"].get("providers"), dict)):
+        return state
+    out = dict(state)
+    if not isinstance(out.get("providers"), dict):
+        out["providers"] = legacy_providers(schedule, out, ledger, warmup_start, ledger_since, provider_fills)
+    if out.get("base") is not None and not isinstance(out["base"].get("providers"), dict):
+        base = dict(out["base"])
+        base["providers"] = legacy_providers(schedule, base, ledger, warmup_start, ledger_since, provider_fills)
+        out["base"] = base
     return out
 
 
@@ -395,11 +535,14 @@ def _schedule_of(model, ipinfo):
     return (model.get("schedules") or {}).get(name)
 
 
-def fallback_state(schedule, state, stage_unprovable, today_s, standby=False, ledger=None, ledger_since=None):
+def fallback_state(schedule, state, stage_unprovable, today_s, standby=False, ledger=None, ledger_since=None,
+                   refused_providers=()):
     """The state a refused IP continues from: only what can lower a cap is kept.
 
     The stage is the stored one when only another field was wrong, else the first stage (the
-    lowest; never one derived from the calendar); a recorded standby is kept; the stage count
+    lowest; never one derived from the calendar); so are the provider stages (a provider whose
+    own stage was refused, in ``refused_providers``, restarts at its first stage; none is above
+    the IP's); a recorded standby is kept; the stage count
     restarts today; ``last_sent`` is kept only when the ledger does not contradict it, else the
     IP is taken as idle since before the ledger's first day (so a re-warm is never skipped);
     ``repair`` = today makes the planner hold that day (no advance) and judge the rates on every
@@ -409,6 +552,9 @@ def fallback_state(schedule, state, stage_unprovable, today_s, standby=False, le
         stage = min(int(state["stage_index"]), n_stages(schedule))
     out = new_state(stage, today_s)
     out["repair"] = today_s
+    kept = provider_stages(state) if state is not None and not stage_unprovable else {}
+    out["providers"] = {p: {"stage_index": 0 if p in refused_providers else min(kept.get(p, 0), stage),
+                            "since": today_s} for p in PROVIDERS}
     if standby:
         since = _d((state or {}).get("standby_since"))
         out["standby"] = True

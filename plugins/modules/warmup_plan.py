@@ -21,7 +21,9 @@ description:
     C(mailfleet_capacity) (per tenant, the pool capacity of the capacity contract,
     C(plugins/module_utils/capacity.py)), C(mailfleet_plan) (the decisions and their reasons),
     C(mailfleet_states_by_host) (what to store on each host after a successful deploy),
-    C(mailfleet_ledgers), C(mailfleet_state_problems) and C(mailfleet_state_events).
+    C(mailfleet_ledgers), C(mailfleet_state_problems), C(mailfleet_state_events) and
+    C(mailfleet_warmup_events) (C(ip_stuck) alert events of IPs that have not advanced for their
+    schedule's C(stuck_days) sending days, one id per IP and stage episode).
   - IPs of hosts that could not be read get cap 0 for the run (caps, capacity, report and
     metrics - action C(unreachable)) and no new state.
   - 'State read from a host is evidence, not truth (C(plugins/module_utils/states.py)): each IP''s
@@ -85,7 +87,8 @@ state_problems:
 ansible_facts:
   description: >-
     mailfleet_caps, mailfleet_capacity, mailfleet_plan, mailfleet_states_by_host, mailfleet_ledgers,
-    mailfleet_state_problems, mailfleet_state_events (state_corrupt alert events).
+    mailfleet_state_problems, mailfleet_state_events (state_corrupt alert events),
+    mailfleet_warmup_events (ip_stuck alert events).
   type: dict
   returned: on success
 """

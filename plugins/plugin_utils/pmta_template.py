@@ -89,6 +89,7 @@ FILTERS = {
     "pmta_mx": _typed("mx"),
     "pmta_access_level": _typed("access_level"),
     "pmta_comment": _typed("comment"),
+    "pmta_reply": _typed("reply"),
     # a <domain *> value: its grammar class depends on the directive (pmta_render.DOMAIN_DEFAULT_KINDS)
     "pmta_setting": _typed("token", "boolean", "interval", "int", "rate"),
 }

@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.mailfleet.fleet.plugins.module_utils import (
     capacity, delivery_server, fleet, metrics, pmta_render, providers, report, schedule, warmup)
 from ansible_collections.mailfleet.fleet.plugins.module_utils.capacity import (
-    OUTCOMES, PROVIDERS, Tally, attempted, day_totals, delivered, effective_daily, effective_provider_caps,
+    OUTCOMES, PROVIDERS, RATES, SIGNALS, Tally, attempted, day_totals, delivered, effective_daily, effective_provider_caps,
     fill_volume, host_pool_capacity, ip_cap, is_sending, pool_capacity, provider_caps, rates,
     remaining_today, stage_volume, tenant_attempted, unreachable_cap)
 from ansible_collections.mailfleet.fleet.plugins.plugin_utils import pmta_template
@@ -58,11 +58,13 @@ def test_day_totals_sums_providers_and_ignores_extra_keys():
            "yahoo": {"delivered": 5, "soft_bounce": 2}, "other": None}
     tot = day_totals(day)
     assert tot == {"delivered": 15, "hard_bounce": 1, "soft_bounce": 2, "deferred": 3, "complaint": 1,
-                   "async_bounce": 0, "attempted": 18}
-    assert day_totals(None) == dict.fromkeys(OUTCOMES + ("async_bounce", "attempted"), 0)
+                   "async_bounce": 0, "attempted": 18, "rate_limited_replies": 0, "reputation_replies": 0,
+                   "auth_failures": 0}
+    assert day_totals(None) == dict.fromkeys(OUTCOMES + ("async_bounce", "attempted") + SIGNALS, 0)
     assert is_sending(tot) and not is_sending(day_totals({}))
     assert is_sending(day_totals({"gmail": {"deferred": 1}}))  # only deferred: still a sending day
-    assert fill_volume(tot) == 18
+    # the fill is what was delivered: the 3 bounces used the cap but fill nothing
+    assert fill_volume(tot) == 15
 
 
 def test_rates_definitions_and_min_volume():
@@ -72,9 +74,11 @@ def test_rates_definitions_and_min_volume():
     assert r["hard_bounce"] == 10 / 200          # / attempted
     assert r["complaint"] == 9 / 180             # / delivered
     assert r["deferral"] == 50 / 250             # / (attempted + deferred)
-    assert rates(tot, min_volume=201) == {"hard_bounce": None, "complaint": None, "deferral": 50 / 250}
-    assert rates(tot, min_volume=251) == {"hard_bounce": None, "complaint": None, "deferral": None}
-    assert rates(day_totals({})) == {"hard_bounce": None, "complaint": None, "deferral": None}
+    assert r["reputation"] == 0 and r["auth_failure"] == 0
+    assert rates(tot, min_volume=201) == {"hard_bounce": None, "complaint": None, "deferral": 50 / 250,
+                                          "reputation": 0.0, "auth_failure": 0.0}
+    assert rates(tot, min_volume=251) == dict.fromkeys(RATES)
+    assert rates(day_totals({})) == dict.fromkeys(RATES)
     # nothing delivered: no complaint rate
     assert rates(day_totals({"gmail": {"hard_bounce": 3}}))["complaint"] is None
 
@@ -85,7 +89,7 @@ def test_tally_agrees_with_day_totals():
     t = Tally()
     for d in days:
         t.add_day(d)
-    merged = {k: sum(day_totals(d)[k] for d in days) for k in OUTCOMES + ("async_bounce", "attempted")}
+    merged = {k: sum(day_totals(d)[k] for d in days) for k in OUTCOMES + ("async_bounce", "attempted") + SIGNALS}
     assert t.totals() == merged
     assert t["attempted"] == t.attempted == merged["attempted"]
     assert t.rates(0) == rates(merged)
@@ -329,7 +333,7 @@ def test_remote_bounces_of_delivered_mail_count_once():
     assert r["hard_bounce"] == 5 / 104 and r["complaint"] == 1 / 96 and r["deferral"] == 10 / 114
     t = Tally().add(rec)
     assert t.attempted == 104 and t.rates() == r and t.totals() == tot
-    assert fill_volume(t) == fill_volume(tot) == 104
+    assert fill_volume(t) == fill_volume(tot) == 96  # delivered, less the remote bounces
     # older ledgers have no async_bounce; a damaged one can never add volume
     assert attempted({"delivered": 3, "hard_bounce": 1}) == 4
     assert attempted({"delivered": 3, "hard_bounce": 1, "async_bounce": 50}) == 3

@@ -40,6 +40,7 @@ GOOD = {
     "pmta_access_level": ("access_level", "monitor", "monitor"),
     "pmta_comment": ("comment", "cap 50/day (reason)", "cap 50/day (reason)"),
     "pmta_setting": ("interval", "10m", "10m"),
+    "pmta_reply": ("reply", "tss0[45]", "tss0[45]"),
 }
 # What a free-text comment may hold: the line is a comment to its end, so these are harmless.
 COMMENT_SAFE = {"<", ">", '"', "#", "space"}
@@ -72,6 +73,12 @@ def test_every_hostile_class_is_refused_and_names_the_variable(name, label, wher
         out = FILTERS[name](field)
         nodes, problems = pmta_check.parse("# %s\nspool /x\n" % out)
         assert problems == [] and [(n.name, n.args) for n in nodes] == [("spool", ["/x"])]
+        return
+    if kind == "reply" and label == "space":
+        out = FILTERS[name](field)  # a pattern holds spaces: inside /.../ of a pattern list it is one word
+        nodes, problems = pmta_check.parse("<smtp-pattern-list p>\n    reply /%s/ mode=backoff\n</smtp-pattern-list>\n"
+                                           % out)
+        assert problems == [] and nodes[0].children[0].args == ["/%s/" % bad, "mode=backoff"]
         return
     if kind == "password" and label == "space" and where == "inside":
         out = FILTERS[name](field)  # a space inside a password is quoted, and reads back as one value

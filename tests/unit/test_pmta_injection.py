@@ -95,6 +95,10 @@ ROLE_CASES = {
         (lambda h: {"max_size": "50M" + h}, "pmta_config_acct.max_size"),
         (lambda h: {"delete_after": "8d" + h}, "pmta_config_acct.delete_after"),
         (lambda h: {"records": "d", "move-interval" + h: "1d"}, "pmta_config_acct.")],
+    "pmta_config_backoff": [
+        (lambda h: {"retry_after": "30m" + h}, "pmta_config_backoff.retry_after"),
+        (lambda h: {"to_normal_after": "2h" + h}, "pmta_config_backoff.to_normal_after"),
+        (lambda h: {"retry_after" + h: "30m"}, "pmta_config_backoff.")],
     "inventory_hostname": "the host name: see MODEL_CASES['host']",
     "pmta_config_model": "the fleet model: see MODEL_CASES",
     "pmta_config_caps": "today's caps: see CAPS_CASES",

@@ -156,15 +156,22 @@ def _bypass(monkeypatch, kind):
                         lambda field: field.value if field.kind == kind else original(field))
 
 
+def _line_of(text, needle):
+    """1-based number of the first line of ``text`` that starts with ``needle`` (indent ignored)."""
+    return [i for i, line in enumerate(text.split("\n"), 1) if line.strip().startswith(needle)][0]
+
+
 def test_a_password_that_smuggles_a_relay_past_a_bypassed_grammar_is_caught(monkeypatch):
     m = model()
     secret = "Hunter2-secret" + RELAY_BLOCK
+    clean = pmta_template.render_host(m, "pmta-1", caps_for(m), None, passwords(m))[0]
+    at = _line_of(clean, 'password "alpha secret"')  # where the password line is; the relay comes 2 lines on
     _bypass(monkeypatch, "password")  # the grammar missed it
     message = _render_error(m, "pmta-1", caps_for(m), {"alpha": secret})
     assert message.startswith("host pmta-1: the rendered configuration does not hold exactly the host view")
-    assert "rendered config:51: a line that comes from an SMTP password (not shown) relays without authentication" \
-        in message
-    assert "line 49: a line that comes from an SMTP password (not shown) is not in the host view" in message
+    assert "rendered config:%d: a line that comes from an SMTP password (not shown) relays without authentication" \
+        % (at + 3) in message
+    assert "line %d: a line that comes from an SMTP password (not shown) is not in the host view" % (at + 1) in message
     for piece in ("Hunter2-secret", "always-allow-relaying", "password y"):
         assert piece not in message, message
 
@@ -217,9 +224,10 @@ def _tampered(m, old, new, count=1):
 
 
 def test_an_extra_directive_is_caught():
-    problems, _text = _tampered(model(), "    allow-mailmerge no\n    smtp-service yes\n",
-                                "    allow-mailmerge no\n    smtp-service yes\n    allow-auth yes\n")
-    assert problems == ["line 45: allow-auth yes in <source mailfleet-alpha> is not in the host view"], problems
+    problems, text = _tampered(model(), "    allow-mailmerge no\n    smtp-service yes\n",
+                               "    allow-mailmerge no\n    smtp-service yes\n    allow-auth yes\n")
+    at = text.split("\n").index("<source mailfleet-alpha>") + 6
+    assert problems == ["line %d: allow-auth yes in <source mailfleet-alpha> is not in the host view" % at], problems
 
 
 def test_a_missing_directive_is_caught():
@@ -230,8 +238,9 @@ def test_a_missing_directive_is_caught():
 
 def test_a_moved_changed_or_extra_block_is_caught():
     m = model()
-    problems, _t = _tampered(m, "max-smtp-msg-rate 50/d", "max-smtp-msg-rate 500/d")
-    assert "line 58: max-smtp-msg-rate 500/d in <virtual-mta alpha-192-0-2-1> is not in the host view" in problems
+    problems, text = _tampered(m, "max-smtp-msg-rate 50/d", "max-smtp-msg-rate 500/d")
+    at = _line_of(text, "max-smtp-msg-rate 50/d")
+    assert "line %d: max-smtp-msg-rate 500/d in <virtual-mta alpha-192-0-2-1> is not in the host view" % at in problems
     assert "max-smtp-msg-rate 50/d in <virtual-mta alpha-192-0-2-1> is missing (the host view has it)" in problems
     problems, _t = _tampered(m, "include /etc/pmta/local.conf\n", "<source 10.0.0.0/8>\n    always-allow-relaying yes\n"
                              "</source>\ninclude /etc/pmta/local.conf\n")
@@ -339,3 +348,87 @@ def test_what_the_host_side_module_imports_stays_stdlib_only():
             "print(','.join(third))\n" % (ROOT + "/collections"))
     out = subprocess.run([sys.executable, "-I", "-c", code], stdout=subprocess.PIPE, universal_newlines=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# In-day backoff (issue 14.4): <smtp-pattern-list> rules from the ledger's reply table, backoff
+# rates from each provider's cap today, in the same template and parse-back check.
+# ---------------------------------------------------------------------------------------------
+def _rules(text, provider):
+    body = block(text, "smtp-pattern-list", "mailfleet-backoff-" + provider)
+    return [line.strip() for line in body.splitlines() if line.strip().startswith("reply ")]
+
+
+def test_backoff_rules_are_the_reply_tables_rows_and_rates_follow_the_caps():
+    import re
+
+    from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity, replies
+    m = model()
+    caps = caps_for(m)
+    text = render(m, "pmta-1", caps)
+    assert check(m, "pmta-1", text) == []
+    # a list for each provider this host's caps name (here gmail and yahoo), none for "other"
+    assert sorted(caps["192.0.2.1"]["providers"]) == ["gmail", "yahoo"]
+    for prov in ("gmail", "yahoo"):
+        rows = replies.patterns(prov, ("rate_limited", "reputation"))
+        assert rows, prov
+        assert _rules(text, prov) == ["reply /%s/ mode=backoff" % regex for _c, regex, _r in rows]
+    assert "mailfleet-backoff-other" not in text and "mailfleet-backoff-microsoft" not in text
+    # each provider's queue of each VMTA: its pattern list and a backoff rate from its cap today
+    for ip in ("192.0.2.1", "192.0.2.2"):
+        vmta = block(text, "virtual-mta", "alpha-" + ip.replace(".", "-"))
+        allowed = capacity.effective_provider_caps(caps[ip])
+        for prov in sorted(caps[ip]["providers"]):
+            cap = allowed[prov]
+            dom = vmta.split("<domain %s.rollup>" % prov)[1].split("</domain>")[0]
+            assert "smtp-pattern-list mailfleet-backoff-%s" % prov in dom
+            assert "backoff-max-msg-rate %s\n" % capacity.backoff_rate(cap) in dom
+            assert "backoff-retry-after 30m" in dom and "backoff-to-normal-after 2h" in dom
+    # real replies that must put the queue into backoff (PowerMTA: first match, case-insensitive)
+    real = {
+        "gmail": "421-4.7.28 [192.0.2.1] Our system has detected an unusual rate of unsolicited mail originating "
+                 "from your IP address. To protect our users from spam, mail sent from your IP address has been "
+                 "temporarily rate limited.",
+        "yahoo": "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user "
+                 "complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
+        "microsoft": "451 4.7.650 The mail server [192.0.2.1] has been temporarily rate limited due to IP "
+                     "reputation. For e-mail delivery information, see https://postmaster.live.com (S775)",
+    }
+    for prov, reply in real.items():
+        regexes = [rx for _c, rx, _r in replies.patterns(prov, ("rate_limited", "reputation"))]
+        assert any(re.search(rx, reply, re.I) for rx in regexes), prov
+
+
+def test_backoff_settings_are_rendered_and_checked():
+    m = model()
+    text = render(m, "pmta-1", caps_for(m), {"backoff": {"retry_after": "10m", "to_normal_after": "6h"}})
+    assert "backoff-retry-after 10m" in text and "backoff-to-normal-after 6h" in text
+    for bad in ({"retry_after": "soon"}, {"to_normal_after": ""}, {"to_normal_after": 0}, {"retry": "1h"}):
+        try:
+            render(m, "pmta-1", caps_for(m), {"backoff": bad})
+        except (pmta_render.GrammarError, pmta_template.RenderError) as exc:
+            assert "pmta_config_backoff" in str(exc)
+        else:
+            raise AssertionError("accepted %r" % (bad,))
+
+
+def test_tampered_backoff_rules_are_caught_by_the_parse_back():
+    m = model()
+    problems, _t = _tampered(m, "/ mode=backoff\n", "/ mode=normal\n")
+    assert problems and "is not in the host view" in problems[0]
+    problems, _t = _tampered(m, "backoff-retry-after 30m", "backoff-retry-after 1m")
+    assert any("backoff-retry-after 1m" in p for p in problems)
+    problems, _t = _tampered(m, "        smtp-pattern-list mailfleet-backoff-gmail\n", "")
+    assert problems
+
+
+def test_backoff_rate_never_exceeds_the_cap_over_a_day():
+    from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity, grammar
+    assert capacity.backoff_rate(0) == "0"
+    for cap in list(range(1, 3000)) + [10000, 123457]:
+        rate = capacity.backoff_rate(cap)
+        grammar.rate(rate)
+        n, per = rate.split("/")
+        per_day = int(n) * (24 if per == "h" else 1440 // int(per[:-1]))
+        assert 1 <= per_day <= cap, (cap, rate)
+        assert per_day >= cap // 2 or cap < 48, (cap, rate)  # close to an even spread of the cap

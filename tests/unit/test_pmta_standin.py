@@ -29,6 +29,11 @@ http-access 127.0.0.1 admin
 <mx-rollup-list>
     mx *.google.com gmail.rollup rollup-by-ip
 </mx-rollup-list>
+<smtp-pattern-list backoff-gmail>
+    reply /^421[- ]4\.7\.28 .*unusual rate/ mode=backoff
+    reply /tss0[45]/ mode=backoff,defer-queue
+    reply /ts03/ mode=backoff,disable-source-ip,reenable-after=1h
+</smtp-pattern-list>
 <source 0/0> # every client
     always-allow-relaying no
     smtp-service yes
@@ -48,6 +53,10 @@ http-access 127.0.0.1 admin
     max-smtp-msg-rate 50/d
     <domain gmail.rollup>
         max-msg-rate 20/d
+        smtp-pattern-list backoff-gmail
+        backoff-max-msg-rate 1/72m
+        backoff-retry-after 30m,1h
+        backoff-to-normal-after 2h
     </domain>
 </virtual-mta>
 <virtual-mta-pool a-pool>
@@ -91,6 +100,30 @@ BAD = [
     ("pool member not defined", "    virtual-mta a-1\n", "    virtual-mta a-9\n"),
     ("smtp-user source not defined", "    source mailfleet-a\n", "    source mailfleet-b\n"),
     ("pool named like a VMTA", "<virtual-mta-pool a-pool>", "<virtual-mta-pool a-1>"),
+    # <smtp-pattern-list> and the backoff directives (guide 3.3.15, 3.3.10.34-45)
+    ("pattern list not defined", "smtp-pattern-list backoff-gmail\n", "smtp-pattern-list backoff-yahoo\n"),
+    ("two pattern lists named alike", "<smtp-pattern-list backoff-gmail>", "<smtp-pattern-list backoff-gmail>\n"
+     "</smtp-pattern-list>\n<smtp-pattern-list backoff-gmail>"),
+    ("reply without actions", "/tss0[45]/ mode=backoff,defer-queue", "/tss0[45]/"),
+    ("reply with an unknown action", "mode=backoff,defer-queue", "mode=backoff,slow-down"),
+    ("reply with both modes", "mode=backoff,defer-queue", "mode=backoff,mode=normal"),
+    ("reply with skip-mx and bounce-queue", "mode=backoff,defer-queue", "skip-mx,bounce-queue"),
+    ("reenable-after without disable-source-ip", "mode=backoff,disable-source-ip,reenable-after=1h",
+     "mode=backoff,reenable-after=1h"),
+    ("two reenable-after", "reenable-after=1h", "reenable-after=1h,reenable-after=2h"),
+    ("reenable-after without an interval", "reenable-after=1h", "reenable-after=soon"),
+    ("reply pattern not closed", "/tss0[45]/ mode=backoff,defer-queue", "/tss0[45] mode=backoff,defer-queue"),
+    ("reply pattern that does not compile", "/tss0[45]/", "/tss0[45/"),
+    ("text right after a pattern", "/tss0[45]/ mode", "/tss0[45]/mode"),
+    ("actions split by a space", "mode=backoff,defer-queue", "mode=backoff defer-queue"),
+    ("a directive other than reply in a pattern list", "    reply /tss0[45]/", "    mail-from /x/ mode=backoff\n"
+     "    reply /tss0[45]/"),
+    ("backoff-max-msg-rate not a rate", "backoff-max-msg-rate 1/72m", "backoff-max-msg-rate fast"),
+    ("backoff-retry-after not intervals", "backoff-retry-after 30m,1h", "backoff-retry-after 30m 1h"),
+    ("backoff-to-normal-after not an interval", "backoff-to-normal-after 2h", "backoff-to-normal-after later"),
+    ("smtp-pattern-list with two names", "smtp-pattern-list backoff-gmail\n", "smtp-pattern-list backoff-gmail x\n"),
+    ("backoff directive outside a domain", "    max-smtp-msg-rate 50/d\n", "    max-smtp-msg-rate 50/d\n"
+     "    backoff-retry-after 30m\n"),
 ]
 CHARS = {"CR": "\r", "NUL": "\x00", "VT": "\x0b", "FF": "\x0c", "ESC": "\x1b", "DEL": "\x7f", "NEL": "\x85",
          "NBSP": "\u00a0", "LS": "\u2028", "PS": "\u2029", "ZWSP": "\u200b", "RLO": "\u202e", "BOM": "\ufeff",

@@ -218,3 +218,30 @@ def test_module_bad_history_fails_cleanly(fleet, tmp_path):
     (tmp_path / "history.json").write_text("{broken")
     res = run_module(tmp_path, {"dir": str(tmp_path), "plan_report": fleet["plan_report"]})
     assert res["failed"] and "history" in res["msg"] and "Traceback" not in res["msg"]
+
+
+def test_stuck_ips_and_provider_stages_are_shown(fleet):
+    """Issue 14.5 / 14.6: each IP row shows its providers' own stages and caps; an IP the planner
+    reports stuck is listed first with why, in Markdown and HTML, and counted."""
+    plan = json.loads(json.dumps(fleet["plan_report"]))
+    ip = sorted(plan["ips"])[0]
+    dec = plan["ips"][ip]
+    dec["stuck"] = {"since": "2026-01-01", "stage": 1, "sending_days": 12,
+                    "why": "fill: 0 of the last 10 sending days delivered >= 45 (average 40/day, 89% of the 45 needed)"}
+    dec["provider_stages"] = {"gmail": 1, "microsoft": 1, "other": 1, "yahoo": 1}
+    plan["stuck"] = {ip: dec["stuck"]}
+    rep = rp.build_report(fleet["model"], plan, fleet["ledgers"], fleet["health"], fleet["history"], fleet["today"],
+                          days=14)
+    assert rep["totals"]["stuck"] == 1 and [r["address"] for r in rep["stuck"]] == [ip]
+    row = _rows(rep)[ip]
+    assert [p["provider"] for p in row["provider_rows"]] == ["gmail", "microsoft", "yahoo", "other"]
+    assert all(p["stage"] == 1 for p in row["provider_rows"])
+    md = rp.render_markdown(rep)
+    assert "## Stuck IPs" in md and "89% of the 45 needed" in md
+    assert md.index("## Stuck IPs") < md.index(ip)
+    html_text = rp.render_html(rep)
+    assert "Stuck IPs" in html_text and "89% of the 45 needed" in html_text
+    # without stuck IPs there is no such section
+    assert "Stuck IPs" not in rp.render_markdown(rp.build_report(
+        fleet["model"], fleet["plan_report"], fleet["ledgers"], fleet["health"], fleet["history"], fleet["today"],
+        days=14)) or fleet["plan_report"].get("stuck")

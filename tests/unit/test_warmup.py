@@ -206,7 +206,7 @@ def test_underfilled_days_do_not_count():
     # 44 < 0.9 * 50 = 45: never advances
     _, decs, _ = run(sched(), 15, lambda n, d: outcome(44))
     assert {d["stage"] for d in decs} == {1}
-    assert "0/7 full sending days (>= 45 sent" in decs[-1]["reason"]
+    assert "0/7 full sending days (>= 45 delivered" in decs[-1]["reason"]
     # exactly 45 counts
     _, decs, _ = run(sched(), 8, lambda n, d: outcome(45))
     assert decs[-1]["action"] == "advance"
@@ -461,8 +461,11 @@ def test_one_provider_misbehaving_is_backed_off():
                            **outcome(2000, provider="microsoft"))
     state, dec = plan_ip(s, state, ledger, None, day(16))
     assert dec["action"] == "hold" and dec["stage"] == 3
-    assert dec["providers"]["gmail"] == 125 and dec["providers"]["microsoft"] == 500
-    assert "gmail alone over a threshold" in dec["reason"]
+    # gmail alone steps back a stage (share 0.5 of stage 2's 200); microsoft, first sent to
+    # yesterday, is still at its own first stage (never above what it proved)
+    assert dec["providers"]["gmail"] == 100 and dec["provider_stages"]["gmail"] == 2
+    assert dec["providers"]["microsoft"] == 50 and dec["provider_stages"]["microsoft"] == 1
+    assert "gmail alone over a threshold" in dec["reason"] and "gmail steps back" in dec["reason"]
     assert dec["rates"]["providers"]["gmail"]["status"] == "over"
 
 

@@ -111,6 +111,74 @@ def test_pause_rewarms(sim):
     assert rows[60]["cap"] == rewarm[0]["cap"]  # sending resumes at the re-warm stage, not the old one
 
 
+def test_soft_bounces_fill_nothing_and_are_stuck_once(sim):
+    """Issue 14.1 / 14.6: 50 % soft bounces use the cap but deliver half -- never a full day, so the
+    IP holds at stage 1 (it went warm on day 42 when bounces counted as fill), is reported stuck
+    from its 10th sending day on, and alerted once for the whole episode."""
+    result = sim.run_scenario("soft-bounces")
+    rows = rows_of(result)
+    assert {r["stage"] for r in rows} == {1}
+    # the cap was used (>= 90 % sent, as much as the provider caps let through); half delivered
+    assert all(r["sent"] >= 0.9 * r["cap"] and r["delivered"] < 0.9 * r["cap"] for r in rows[1:])
+    assert not any(r["stuck"] for r in rows[:10]) and all(r["stuck"] for r in rows[11:])
+    assert len(result["alerts"]) == 1
+    alert = result["alerts"][0]
+    assert alert["type"] == "ip_stuck" and "fill" in alert["why"] and "delivered" in alert["why"]
+
+
+def test_fill_89_is_stuck_with_why(sim):
+    result = sim.run_scenario("fill-89")
+    rows = rows_of(result)
+    assert {r["stage"] for r in rows} == {1}
+    assert len(result["alerts"]) == 1 and result["alerts"][0]["day"] == 10
+    assert "90% of 50" in rows[-1]["reason"]
+
+
+def test_gmail_throttling_steps_back_gmail_alone(sim):
+    """Issue 14.2-14.5: 421-4.7.28 deferrals at Gmail (classed rate_limited) step Gmail's stage back
+    alone the next run; the IP and the other providers keep theirs; Gmail climbs again once clean."""
+    rows = rows_of(sim.run_scenario("gmail-throttling"))
+    backs = [r for r in rows if "gmail alone over a threshold" in r["reason"]]
+    assert backs and backs[0]["day"] == 25
+    first = backs[0]
+    prev = rows[first["day"] - 1]
+    assert "throttling/reputation replies" in first["reason"] and "rate_limited" in first["reason"]
+    assert first["action"] == "hold" and first["stage"] == prev["stage"]
+    assert first["provider_stages"]["gmail"] == prev["provider_stages"]["gmail"] - 1
+    assert first["providers"]["gmail"] < prev["providers"]["gmail"]
+    for p in ("microsoft", "yahoo", "other"):
+        assert first["provider_stages"][p] == prev["provider_stages"][p]
+        assert first["providers"][p] == prev["providers"][p]
+    assert not any(r["action"] == "step_back" for r in rows)
+    assert rows[-1]["provider_stages"]["gmail"] > first["provider_stages"]["gmail"]
+
+
+def test_auth_failures_step_the_ip_back_with_the_reason(sim):
+    rows = rows_of(sim.run_scenario("auth-failure"))
+    backs = [r for r in rows if r["action"] == "step_back"]
+    assert backs and backs[0]["day"] == 25
+    assert "authentication failures" in backs[0]["reason"] and "> 1.00%" in backs[0]["reason"]
+    assert rows[-1]["cap"] > backs[-1]["cap"]
+
+
+def test_new_provider_starts_at_its_first_stage(sim):
+    """Issue 14.5: Microsoft and Yahoo, never sent to for four weeks, are at their first stage when
+    the list gains them, whatever the IP's stage, and climb on their own deliveries."""
+    rows = rows_of(sim.run_scenario("new-provider"))
+    at28 = rows[28]
+    assert at28["stage"] >= 4
+    assert at28["provider_stages"]["microsoft"] == 1 and at28["provider_stages"]["yahoo"] == 1
+    assert at28["provider_stages"]["gmail"] == at28["stage"]
+    assert at28["providers"]["microsoft"] < at28["cap"] // 10
+    climbs = [r["provider_stages"]["microsoft"] for r in rows[28:]]
+    assert climbs == sorted(climbs) and climbs[-1] > 1
+    assert all(b - a <= 1 for a, b in zip(climbs, climbs[1:]))
+    for r in rows:
+        assert all(st is None or r["stage"] == "warm" or st <= r["stage"] for st in r["provider_stages"].values())
+    alerts = sim.run_scenario("new-provider")["alerts"]
+    assert len(alerts) == 1 and "provider microsoft at stage" in alerts[0]["why"]
+
+
 def test_cli_writes_svg_and_table(tmp_path):
     proc = subprocess.run([sys.executable, SCRIPT, "--scenario", "admin-away", "--days", "30", "--out",
                            str(tmp_path)], capture_output=True, text=True, timeout=120)
