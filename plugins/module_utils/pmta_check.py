@@ -265,7 +265,7 @@ def split_pattern_words(text):
     if not head or head.group(1).lower() not in PATTERN_DIRECTIVES:
         return split_words(text)
     words, rest = [head.group(1)], text[head.end():]
-    for _ in range(PATTERN_DIRECTIVES[head.group(1).lower()]):
+    for _count in range(PATTERN_DIRECTIVES[head.group(1).lower()]):
         first = re.match(r"([^ \t]+)[ \t]*", rest)
         if not first:
             return words, "%s needs a name before its /pattern/" % words[0]

@@ -571,7 +571,7 @@ def render_html(report):
                      '<td class="n">%s</td>' % _e(fmt_change(r["cap_change"])),
                      '<td class="reason">%s</td>' % "<br>".join(
                          _e("%s %s: %s/day" % (p["provider"], "warm" if p["stage"] is None else "stage %s" % p["stage"],
-                                              fmt_int(p["cap"]))) for p in r["provider_rows"]) if not r["unreachable"]
+                                               fmt_int(p["cap"]))) for p in r["provider_rows"]) if not r["unreachable"]
                      else '<td>-</td>',
                      '<td class="n">%s</td>' % fmt_int(r["sent_yesterday"])]
             for rate in RATES:

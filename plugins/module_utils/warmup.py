@@ -338,7 +338,7 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
             action, reason, backoff, rates_out = _judge_repair(schedule, th, cur, ledger, days, decide, today_s)
         elif not is_new:
             action, reason, backoff, rates_out, stuck = _judge_stage(schedule, th, cur, ledger, days, overrides,
-                                                                      decide, n_stages, today_d)
+                                                                     decide, n_stages, today_d)
     max_stage = overrides.get("max_stage")
     if (max_stage is not None and not standby and overrides.get("pin_stage") is None
             and cur["stage_index"] > max(0, int(max_stage) - 1)):
@@ -347,7 +347,7 @@ def plan_ip(schedule, state, ledger, health, today, overrides=None, warmup_start
         decide(ms)
         action = "step_back"
         reason = "override max_stage %d: %s -> %s" % (ms + 1, _stage_label(schedule, stage_before),
-                                                       _stage_label(schedule, ms))
+                                                      _stage_label(schedule, ms))
         backoff = []
         stuck = None
 
@@ -433,7 +433,7 @@ def _step_back_provider(schedule, th, cur, name, today_s):
     new = max(0, entry["stage_index"] - th["step_back"])
     if new < entry["stage_index"]:
         text = "%s steps back from %s to %s" % (name, _stage_label(schedule, entry["stage_index"]),
-                                               _stage_label(schedule, new))
+                                                _stage_label(schedule, new))
         entry["stage_index"], entry["since"] = new, today_s
         return False, text
     return True, "%s cap x%g (at its first stage already)" % (name, th["provider_backoff"])
@@ -479,7 +479,7 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
     # provider over, or one provider carries all the mail) the IP is judged on all its traffic.
     status = _ip_status(window, th, min_vol)
     if prov_over:
-        rest = _ip_status(window, th, min_vol, {p for p, _ in prov_over})
+        rest = _ip_status(window, th, min_vol, {p for p, _over in prov_over})
         if rest is not None:
             status = rest
 
@@ -519,7 +519,7 @@ def _judge_stage(schedule, th, cur, ledger, days, overrides, decide, n_stages, t
     elif prov_over:
         action, reason = "hold", "holding at %s; %s alone over a threshold on its own window (%s): %s; " \
                                  "the IP's other traffic is under its thresholds (%s)" % (
-                                     _stage_label(schedule, stage), ", ".join(p for p, _ in prov_over),
+                                     _stage_label(schedule, stage), ", ".join(p for p, _over in prov_over),
                                      "; ".join("%s: %s" % pd for pd in prov_over), "; ".join(changes), summary)
         said = len(changes)
         providers_may_advance = True
