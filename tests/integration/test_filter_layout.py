@@ -65,3 +65,23 @@ def test_every_filter_resolves_by_fqcn_and_by_bare_name(tmp_path):
                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
     for name in FILTERS:
         assert "mailfleet.fleet.%s" % name in listing.stdout, listing.stdout
+
+
+def test_every_filter_is_documented_with_its_own_arguments():
+    """plugins/filter/<name>.yml (what ansible-doc -t filter shows) names the filter's arguments in
+    order: _input, then the positional ones."""
+    import inspect
+
+    import yaml
+
+    funcs = FilterModule().filters()
+    for name in FILTERS:
+        with open(os.path.join(ROOT, "plugins", "filter", name + ".yml")) as handle:
+            doc = yaml.safe_load(handle)
+        assert doc["DOCUMENTATION"]["name"] == name and doc["EXAMPLES"].count("mailfleet.fleet.%s" % name) == 1
+        params = list(inspect.signature(funcs[name]).parameters)
+        options = list(doc["DOCUMENTATION"]["options"])
+        assert options == ["_input"] + params[1:], name
+        positional = doc["DOCUMENTATION"].get("positional")
+        assert (positional.split(", ") if positional else []) == params[1:], name
+        assert doc["RETURN"]["_value"]["type"]
