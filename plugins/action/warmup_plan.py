@@ -74,7 +74,7 @@ class ActionModule(ActionBase):
         result["ansible_facts"] = {
             "mailfleet_caps": caps,
             "mailfleet_capacity": pool,
-            "mailfleet_plan": report,
+            "mailfleet_caps_plan": report,
             "mailfleet_states_by_host": by_host if mode == "plan" else {},
             "mailfleet_ledgers": seen["ledgers"],
             "mailfleet_today": today.isoformat(),

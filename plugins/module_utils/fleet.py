@@ -35,7 +35,7 @@ from __future__ import absolute_import, division, print_function
 import datetime
 import ipaddress
 
-from ansible_collections.mailfleet.fleet.plugins.module_utils import grammar
+from ansible_collections.mailfleet.fleet.plugins.module_utils import grammar, mailwizz_api
 from ansible_collections.mailfleet.fleet.plugins.module_utils.delivery_server import PROTOCOLS as LISTENER_PROTOCOLS
 from ansible_collections.mailfleet.fleet.plugins.module_utils.dnsbl import KINDS as ZONE_KINDS
 from ansible_collections.mailfleet.fleet.plugins.module_utils.grammar import (  # noqa: F401 - re-exported
@@ -555,9 +555,9 @@ def _tenant(chk, name, raw, schedules, schedules_unknown, instances, instances_u
 
 
 def _key_isolation(chk, raw_tenants, tenants, instances):
-    """Each tenant on a MailWizz instance authenticates with its own customer key: two tenants
-    with the same key would see (and change) each other's lists. Keys are compared, never shown."""
-    owner = {}
+    """mailwizz_api.shared_mailwizz_keys over the validated tenants: one error per tenant that
+    shares another's key."""
+    keys, where = {}, {}
     for name in sorted(tenants):
         inst = instances.get(tenants[name]["mailwizz"]) if tenants[name]["mailwizz"] else None
         if not inst or not inst.get("url"):
@@ -566,13 +566,12 @@ def _key_isolation(chk, raw_tenants, tenants, instances):
         key = (auth.get("api_key") or auth.get("public_key")) if isinstance(auth, dict) else inst.get("key")
         if not isinstance(key, str) or not key:
             continue  # missing or unreadable: reported where it is written
-        ident = (inst["url"].rstrip("/"), key)
-        if ident in owner:
-            chk.err(TENANTS_VAR, ".%s.%s" % (name, "mailwizz_auth" if isinstance(auth, dict) else "mailwizz"),
-                    "tenant %s authenticates to %s with the same MailWizz key as tenant %s; each tenant needs "
-                    "its own customer key (mailwizz_auth)" % (name, inst["url"], owner[ident]))
-            continue
-        owner[ident] = name
+        keys[name] = (inst["url"], key)
+        where[name] = "mailwizz_auth" if isinstance(auth, dict) else "mailwizz"
+    for name, url, first in mailwizz_api.shared_mailwizz_keys(keys):
+        chk.err(TENANTS_VAR, ".%s.%s" % (name, where[name]),
+                "tenant %s authenticates to %s with the same MailWizz key as tenant %s; each tenant needs "
+                "its own customer key (mailwizz_auth)" % (name, url, first))
 
 
 def _listeners(chk, raw, pmta_hosts):
@@ -958,27 +957,6 @@ def build_model(inventory):
         "ips": dict(sorted(fleet.ips.items())),
     }
     return model, chk.errors
-
-
-def with_smtp_passwords(model, passwords):
-    """A copy of ``model`` whose tenants carry ``smtp_password`` -- for the renderer only, never
-    to be published. ``passwords``: ``{tenant: password}`` from ``secrets.smtp_passwords``. A
-    tenant whose inventory has a password (``has_smtp_password``) but none is given is an error:
-    PowerMTA would get an ``<smtp-user>`` nobody can log in as."""
-    passwords = passwords or {}
-    missing = sorted(name for name, tenant in model["tenants"].items()
-                     if tenant.get("has_smtp_password") and not passwords.get(name))
-    if missing:
-        raise ValueError("no SMTP password given for tenant(s) %s (read them with secrets.smtp_passwords)"
-                         % ", ".join(missing))
-    out = dict(model)
-    out["tenants"] = {}
-    for name, tenant in model["tenants"].items():
-        tenant = dict(tenant)
-        if passwords.get(name):
-            tenant["smtp_password"] = grammar.pmta_password(passwords[name], "%s.%s.smtp_password" % (TENANTS_VAR, name))
-        out["tenants"][name] = tenant
-    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -275,6 +275,10 @@ def mx_pattern(value, what="mx"):
 
 
 def email(value, what="email"):
+    """An e-mail address: a dot-atom local part (RFC 5322 atext, max 64) @ a fully qualified
+    domain whose top-level label has 2 characters or more (no TLD has one). Returns it with the
+    domain lowercased. Used for inventory addresses (from_email, postmaster) and for subscriber
+    rows (mailwizz_ops.import_subscribers)."""
     _string(value, what, "an e-mail address")
     local, sep, domain = value.rpartition("@")
     if not sep or not EMAIL_LOCAL_RE.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
@@ -283,7 +287,18 @@ def email(value, what="email"):
         domain = hostname(domain, what)
     except GrammarError:
         raise GrammarError(what, "%s is not a valid e-mail address" % _shown(value))
+    if len(domain.rsplit(".", 1)[-1]) < 2:
+        raise GrammarError(what, "%s is not a valid e-mail address" % _shown(value))
     return "%s@%s" % (local, domain)
+
+
+def is_email(value):
+    """True when ``value`` passes :func:`email` (for callers that count a bad row, not raise)."""
+    try:
+        email(value)
+    except GrammarError:
+        return False
+    return True
 
 
 def db_name(value, what="db.name"):

@@ -306,28 +306,33 @@ class Locator:
                                                                        printable(key), first))
         return messages
 
-    def _node(self, host, var, path):
-        """``(filename, node)`` of ``var`` + ``path`` (the value node), or (None, None)."""
+    def _scopes(self, host):
+        """``(filename, mapping node)`` of every place ``host``'s variables are written, in the
+        order Ansible reads them (a vars file's root; an inventory file's host/group vars)."""
         for filename, is_inventory in self._candidates(host):
             root = _compose(filename, self._cache, self.decrypt)
             if root is None:
                 continue
-            scopes = self._in_inventory_file(root, host) if is_inventory else [root]
-            for scope in scopes:
-                knode, node = _get(scope, var)
-                if knode is None:
-                    continue
-                for match in _TOKEN.finditer(path):
-                    key, index = match.group(1), match.group(2)
-                    if index is not None:
-                        if not (isinstance(node, yaml.SequenceNode) and int(index) < len(node.value)):
-                            return filename, None
-                        node = node.value[int(index)]
-                    else:
-                        _k, node = _get(node, key)
-                        if node is None:
-                            return filename, None
-                return filename, node
+            for scope in self._in_inventory_file(root, host) if is_inventory else [root]:
+                yield filename, scope
+
+    def _node(self, host, var, path):
+        """``(filename, node)`` of ``var`` + ``path`` (the value node), or (None, None)."""
+        for filename, scope in self._scopes(host):
+            knode, node = _get(scope, var)
+            if knode is None:
+                continue
+            for match in _TOKEN.finditer(path):
+                key, index = match.group(1), match.group(2)
+                if index is not None:
+                    if not (isinstance(node, yaml.SequenceNode) and int(index) < len(node.value)):
+                        return filename, None
+                    node = node.value[int(index)]
+                else:
+                    _k, node = _get(node, key)
+                    if node is None:
+                        return filename, None
+            return filename, node
         return None, None
 
     def key_spelling(self, host, var, path, native):
@@ -343,16 +348,11 @@ class Locator:
 
     def locate(self, host, var, path=""):
         """``file:line`` where ``var`` + ``path`` is written, or None."""
-        for filename, is_inventory in self._candidates(host):
-            root = _compose(filename, self._cache, self.decrypt)
-            if root is None:
+        for filename, scope in self._scopes(host):
+            knode, vnode = _get(scope, var)
+            if knode is None:
                 continue
-            scopes = self._in_inventory_file(root, host) if is_inventory else [root]
-            for scope in scopes:
-                knode, vnode = _get(scope, var)
-                if knode is None:
-                    continue
-                node = _walk(knode, vnode, path)
-                node = knode if node is vnode else node
-                return "%s:%d" % (self._show(filename), node.start_mark.line + 1)
+            node = _walk(knode, vnode, path)
+            node = knode if node is vnode else node
+            return "%s:%d" % (self._show(filename), node.start_mark.line + 1)
         return None

@@ -757,24 +757,41 @@ def connection_for_tenant(tenant, tenants, instances):
     return conn
 
 
-def _identity(conn):
-    parts = urllib.parse.urlsplit(str(conn["url"]).strip())
-    url = "%s://%s%s" % (parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"))
-    return url, conn.get("api_key") or conn.get("public_key")
+def mailwizz_installation(url):
+    """A MailWizz API URL as the installation it names: scheme and host lowercased, no trailing '/'."""
+    parts = urllib.parse.urlsplit(str(url).strip())
+    return "%s://%s%s" % (parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"))
+
+
+def shared_mailwizz_keys(keys):
+    """The key-isolation rule, in one place: each tenant on a MailWizz installation authenticates
+    with its own customer key -- two tenants with the same key would see (and change) each other's
+    lists. ``keys``: {tenant: (url, key)}. Returns [(tenant, url, first_tenant)] for every tenant
+    (in name order) whose key another tenant before it already uses on the same installation
+    (``mailwizz_installation``). Keys are compared, never returned."""
+    owner, clashes = {}, []
+    for name in sorted(keys):
+        url, key = keys[name]
+        ident = (mailwizz_installation(url), key)
+        if ident in owner:
+            clashes.append((name, url, owner[ident]))
+        else:
+            owner[ident] = name
+    return clashes
 
 
 def check_key_isolation(tenants, instances):
-    """Raise ConfigError when two tenants with a MailWizz instance share a customer key."""
-    seen = {}
+    """Raise ConfigError when two tenants with a MailWizz instance share a customer key (the rule:
+    shared_mailwizz_keys, which the inventory validation applies too)."""
+    keys = {}
     for name in sorted(tenants or {}):
         if not (tenants[name] or {}).get("mailwizz"):
             continue
         conn = connection_for_tenant(name, tenants, instances)
-        ident = _identity(conn)
-        if ident in seen:
-            raise ConfigError("tenants %r and %r use the same MailWizz key on %s: each tenant "
-                              "needs its own customer key" % (seen[ident], name, ident[0]))
-        seen[ident] = name
+        keys[name] = (conn["url"], conn.get("api_key") or conn.get("public_key"))
+    for name, url, first in shared_mailwizz_keys(keys)[:1]:
+        raise ConfigError("tenants %r and %r use the same MailWizz key on %s: each tenant "
+                          "needs its own customer key" % (first, name, mailwizz_installation(url)))
 
 
 def client_from_connection(conn, **kwargs):

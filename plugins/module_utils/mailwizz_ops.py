@@ -32,10 +32,10 @@ import json
 import re
 
 from ansible_collections.mailfleet.fleet.plugins.module_utils import capacity as capacity_mod
+from ansible_collections.mailfleet.fleet.plugins.module_utils import grammar
 from ansible_collections.mailfleet.fleet.plugins.module_utils.mailwizz_api import (
     BULK_MAX, PER_PAGE_MAX, MailWizzError)
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
 SUB_STATUSES = ("unconfirmed", "confirmed", "blacklisted", "unsubscribed", "unapproved",
                 "disabled", "moved")
 OP_IS, OP_CONTAINS, OP_GREATER, OP_LESS = 1, 3, 7, 8
@@ -242,7 +242,7 @@ def import_subscribers(client, list_uid, rows, tags_field="TAGS", bucket_field="
     for index, row in enumerate(rows):
         fields_in = _row_fields(row)
         email = fields_in.get("EMAIL", "").strip()
-        if not email or not EMAIL_RE.match(email):
+        if not grammar.is_email(email):
             fail(index, email, "invalid or missing EMAIL")
             continue
         key = email.lower()

@@ -19,7 +19,7 @@ description:
     warmup planner (C(plugins/module_utils/warmup.py)) and publishes the facts
     C(mailfleet_caps) (per IP the daily cap, per-provider caps, standby, stage, reason),
     C(mailfleet_capacity) (per tenant, the pool capacity of the capacity contract,
-    C(plugins/module_utils/capacity.py)), C(mailfleet_plan) (the decisions and their reasons),
+    C(plugins/module_utils/capacity.py)), C(mailfleet_caps_plan) (the decisions and their reasons),
     C(mailfleet_states_by_host) (what to store on each host after a successful deploy),
     C(mailfleet_ledgers), C(mailfleet_state_problems), C(mailfleet_state_events) and
     C(mailfleet_warmup_events) (C(ip_stuck) alert events of IPs that have not advanced for their
@@ -86,7 +86,7 @@ state_problems:
   returned: on success
 ansible_facts:
   description: >-
-    mailfleet_caps, mailfleet_capacity, mailfleet_plan, mailfleet_states_by_host, mailfleet_ledgers,
+    mailfleet_caps, mailfleet_capacity, mailfleet_caps_plan, mailfleet_states_by_host, mailfleet_ledgers,
     mailfleet_state_problems, mailfleet_state_events (state_corrupt alert events),
     mailfleet_warmup_events (ip_stuck alert events).
   type: dict

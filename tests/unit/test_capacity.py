@@ -295,13 +295,8 @@ def test_unreachable_host_counts_zero_everywhere():
 # The Jinja filters read the same contract
 # ---------------------------------------------------------------------------------------------
 def _filters():
-    import importlib.util
-    import os
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "filter_plugins", "mailfleet.py")
-    spec = importlib.util.spec_from_file_location("mailfleet_filters_under_test", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from ansible_collections.mailfleet.fleet.plugins.filter import mailfleet
+    return mailfleet
 
 
 def test_filters_use_the_contract():

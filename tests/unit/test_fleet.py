@@ -188,7 +188,9 @@ def test_unreadable_values_are_accepted_as_present_and_not_checked_again():
     assert model["tenants"]["alpha"]["has_smtp_password"] is True
 
 
-def test_the_model_carries_no_secret_and_the_renderer_gets_them_apart():
+def test_the_model_carries_no_secret():
+    """The published model carries no secret; the renderer reads the SMTP passwords apart
+    (plugin_utils/secrets.py, tests/unit/test_secrets.py)."""
     inventory = raw()
     inventory["globals"]["mailfleet_mailwizz_instances"] = {
         "main": {"url": "https://mw.example.com/api", "api_key": "key-main-0123",
@@ -197,11 +199,7 @@ def test_the_model_carries_no_secret_and_the_renderer_gets_them_apart():
     model, errors = build(inventory)
     assert errors == []
     assert not [s for s in ("alpha secret", "key-main-0123", "db-secret-0123", "key-alpha-0123") if s in repr(model)]
-    with pytest.raises(ValueError, match="no SMTP password given for tenant"):
-        fleet.with_smtp_passwords(model, {})
-    full = fleet.with_smtp_passwords(model, {"alpha": "alpha secret"})
-    assert full["tenants"]["alpha"]["smtp_password"] == "alpha secret"
-    assert "smtp_password" not in model["tenants"]["alpha"]  # the published model is untouched
+    assert "smtp_password" not in model["tenants"]["alpha"] and model["tenants"]["alpha"]["has_smtp_password"]
 
 
 def test_two_tenants_on_one_mailwizz_key_are_refused_without_showing_it():
@@ -215,6 +213,44 @@ def test_two_tenants_on_one_mailwizz_key_are_refused_without_showing_it():
                       "with the same MailWizz key as tenant alpha; each tenant needs its own customer key (mailwizz_auth)"]
     tenants["beta"]["mailwizz_auth"] = {"api_key": "beta-key-0123"}
     assert build(inventory)[1] == []
+    # the same key behind a differently spelled URL of the same installation is the same customer
+    # (one rule, mailwizz_api.shared_mailwizz_keys, for the validation and the connection resolver)
+    inventory["globals"]["mailfleet_mailwizz_instances"]["other"] = {"url": "https://MW.Example.com/api/",
+                                                                     "api_key": "beta-key-0123"}
+    tenants["alpha"].update(mailwizz="other", mailwizz_auth={"api_key": "beta-key-0123"})
+    errors = build(inventory)[1]
+    assert [e for e in errors if "same MailWizz key" in e] == [
+        "variable mailfleet_tenants.beta.mailwizz_auth: tenant beta authenticates to https://mw.example.com/api "
+        "with the same MailWizz key as tenant alpha; each tenant needs its own customer key (mailwizz_auth)"]
+    assert not [e for e in errors if "beta-key-0123" in e]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_validation_and_the_connection_resolver_apply_one_isolation_rule(seed):
+    """Random tenants on random spellings of two installations with random keys: the inventory
+    validation refuses exactly what mailwizz_api.check_key_isolation refuses."""
+    import random
+
+    from ansible_collections.mailfleet.fleet.plugins.module_utils import mailwizz_api
+
+    rnd = random.Random(seed)
+    spellings = ["https://mw.example.com/api", "https://mw.EXAMPLE.com/api/", "https://mw2.example.com/api"]
+    instances = {"i%d" % n: {"url": url, "api_key": rnd.choice(["k-one-0123", "k-two-0123"])}
+                 for n, url in enumerate(spellings)}
+    inventory = raw()
+    tenants = inventory["globals"]["mailfleet_tenants"]
+    inventory["globals"]["mailfleet_mailwizz_instances"] = instances
+    for name in sorted(tenants):
+        tenants[name]["mailwizz"] = rnd.choice(sorted(instances))
+        if rnd.random() < 0.4:
+            tenants[name]["mailwizz_auth"] = {"api_key": rnd.choice(["k-one-0123", "k-three-0123"])}
+    shared = [e for e in build(inventory)[1] if "same MailWizz key" in e]
+    try:
+        mailwizz_api.check_key_isolation(tenants, instances)
+        refused = False
+    except mailwizz_api.ConfigError:
+        refused = True
+    assert refused == bool(shared)
 
 
 def test_mailfleet_root_must_be_absolute_and_plain():

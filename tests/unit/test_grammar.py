@@ -122,3 +122,65 @@ def test_small_helpers():
     with pytest.raises(g.GrammarError) as info:
         g.date("tomorrow", "mailfleet_today")
     assert str(info.value) == "mailfleet_today: expected a date YYYY-MM-DD, got 'tomorrow'"
+
+
+# ---------------------------------------------------------------------------------------------
+# E-mail addresses: the one class for inventory addresses and subscriber rows
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("good,canonical", [
+    ("ops@example.com", "ops@example.com"), ("First.Last+tag@Example.CO.uk", "First.Last+tag@example.co.uk"),
+    ("o'brien@example.net", "o'brien@example.net"), ("a_b-c=d@mail.example.org.", "a_b-c=d@mail.example.org"),
+    ("x@ab.io", "x@ab.io"), ("!#$%&*/=?^`{|}~@example.test", "!#$%&*/=?^`{|}~@example.test"),
+])
+def test_emails_accepted(good, canonical):
+    assert g.email(good, "e") == canonical
+    assert g.is_email(good)
+
+
+@pytest.mark.parametrize("bad", [
+    # structure
+    "", "plain", "@example.com", "ops@", "ops@@example.com", "ops@example", "ops@localhost",
+    # the local part: dots, length, characters outside RFC 5322 atext
+    ".ops@example.com", "ops.@example.com", "o..ps@example.com", "x" * 65 + "@example.com",
+    '"quoted"@example.com', "o ps@example.com", "o(ps)@example.com", "o,ps@example.com", "o<ps>@example.com",
+    "o\\ps@example.com", "o[ps]@example.com", "o:ps@example.com", "o;ps@example.com",
+    # the domain: a TLD of one character or of digits, bad labels, an address literal
+    "ops@example.c", "ops@a.b.c", "ops@example.123", "ops@-example.com", "ops@exa_mple.com", "ops@example..com",
+    "ops@[192.0.2.1]", "ops@192.0.2.1", "ops@" + "x" * 64 + ".com",
+    # non-ASCII and lookalikes
+    "jos\u00e9@example.com", "ops@exampl\u00e9.com", "ops\uff20example.com", "ops@example\u3002com",
+])
+def test_emails_refused(bad):
+    with pytest.raises(g.GrammarError) as info:
+        g.email(bad, "mailfleet_tenants.a.from_email")
+    assert str(info.value).startswith("mailfleet_tenants.a.from_email: ")
+    assert not g.is_email(bad)
+
+
+@pytest.mark.parametrize("bad", [None, 1, 1.5, True, ["ops@example.com"], {"ops": "example.com"}, b"ops@example.com"])
+def test_emails_of_other_types_refused(bad):
+    with pytest.raises(g.GrammarError):
+        g.email(bad, "e")
+    assert not g.is_email(bad)
+
+
+def test_subscriber_rows_use_the_grammar():
+    """mailwizz_ops.import_subscribers refuses a row whose EMAIL the grammar refuses (never sent),
+    and passes on what the grammar accepts."""
+    from ansible_collections.mailfleet.fleet.plugins.module_utils import mailwizz_ops
+
+    class Client(object):
+        calls = 0
+
+        def list_fields(self, list_uid):
+            return [{"tag": t} for t in ("EMAIL", "TAGS", "MF_BUCKET")]
+
+        def subscribers(self, list_uid):
+            return iter(())
+
+    rows = [{"EMAIL": e} for e in ("ops@example.com", "ops@example.c", "jos\u00e9@example.com", "a..b@example.com",
+                                   " first.last+x@example.org ", "", "ops@example.123")]
+    result = mailwizz_ops.import_subscribers(Client(), "L1", rows, check_mode=True)
+    assert result["created"] == 2
+    assert [r["row"] for r in result["failed_rows"]] == [2, 3, 4, 6, 7]
+    assert {r["reason"] for r in result["failed_rows"]} == {"invalid or missing EMAIL"}
