@@ -632,7 +632,7 @@ def _alerts(chk, raw):
         headers = hook.get("headers", {})
         if chk.expect(headers, dict, ALERTS_VAR, ".webhook.headers", "a mapping header -> value"):
             for name in chk.keys(headers, ALERTS_VAR, ".webhook.headers"):
-                chk.grammar(grammar.header_name, name, ALERTS_VAR, ".webhook.headers.%s" % name)
+                chk.grammar(grammar.http_header_name, name, ALERTS_VAR, ".webhook.headers.%s" % name)
                 _secret(chk, headers, name, grammar.secret, ALERTS_VAR, ".webhook.headers")
 
 

@@ -185,7 +185,7 @@ DATE_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
 DB_NAME_RE = re.compile(r"\A[A-Za-z0-9_]{1,64}\Z")
 DB_USER_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,80}\Z")
 INVENTORY_HOST_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}\Z")
-HEADER_NAME_RE = re.compile(r"\A[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}\Z")
+HTTP_HEADER_NAME_RE = re.compile(r"\A[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}\Z")  # RFC 9110 token
 CHAT_ID_RE = re.compile(r"\A(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})\Z")
 URL_RE = re.compile(r"\A(https?)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&()*+,;=:@%/-]*)?\Z")
 TELEGRAM_TOKEN_RE = re.compile(r"\A[0-9]{1,20}:[A-Za-z0-9_-]{20,200}\Z")
@@ -315,8 +315,9 @@ def inventory_host(value, what="inventory_hostname"):
     return _match(INVENTORY_HOST_RE, value, what, "a host name of letters, digits, '.', '-', '_' or ':'")
 
 
-def header_name(value, what="header"):
-    return _match(HEADER_NAME_RE, value, what, "an HTTP header name (letters, digits, '-', ...)")
+def http_header_name(value, what="header"):
+    """An HTTP request header name (RFC 9110 token), e.g. of an alert webhook."""
+    return _match(HTTP_HEADER_NAME_RE, value, what, "an HTTP header name (letters, digits, '-', ...)")
 
 
 def chat_id(value, what="chat_id"):

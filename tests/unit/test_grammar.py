@@ -184,3 +184,16 @@ def test_subscriber_rows_use_the_grammar():
     assert result["created"] == 2
     assert [r["row"] for r in result["failed_rows"]] == [2, 3, 4, 6, 7]
     assert {r["reason"] for r in result["failed_rows"]} == {"invalid or missing EMAIL"}
+
+
+@pytest.mark.parametrize("name", ["Authorization", "X-Token", "x_api.key", "A!#$%&'*+.^_`|~9"])
+def test_http_header_name_accepts_rfc9110_tokens(name):
+    assert g.http_header_name(name, "h") == name
+
+
+@pytest.mark.parametrize("name", ["", "X Token", "X:Token", "X-Token\r\nX-Injected", "X\x00", "Ünicode",
+                                  "X(Token)", "a" * 65, 'X"Q', "X/Y", "X\u00a0Y"])
+def test_http_header_name_refuses_what_is_not_a_token(name):
+    with pytest.raises(g.GrammarError) as err:
+        g.http_header_name(name, "webhook.headers")
+    assert "webhook.headers" in str(err.value)
