@@ -29,7 +29,6 @@ from ansible_collections.mailfleet.fleet.plugins.plugin_utils.pmta_template impo
 
 MODULE = "mailfleet.fleet.rollout_probe"
 DUMP = {"warmup": dump_states, "health": dump_health_states}
-KEY_FIELDS = frozenset(("src", "dest", "domain", "selector"))
 STATE_FIELDS = frozenset(("kind", "path", "states", "mode"))
 
 
@@ -70,8 +69,9 @@ class ActionModule(ActionBase):
         files, state_files = [], []
         attrs = dict((k, args.get("key_" + k)) for k in ("mode", "owner", "group"))
         for key in args.get("keys") or []:
-            if not isinstance(key, dict) or not key.get("src") or not key.get("dest") or set(key) - KEY_FIELDS:
-                raise ValueError("each of 'keys' is {src, dest} (and domain, selector), got %r" % (key,))
+            if not isinstance(key, dict) or not all(isinstance(key.get(k), str) and key[k] for k in ("src", "dest")):
+                raise ValueError("each of 'keys' needs src and dest (paths), got %s"
+                                 % (sorted(key) if isinstance(key, dict) else type(key).__name__))
             files.append(dict(path=key["dest"], sha256=self._src_digest(key["src"]), what="DKIM key", **attrs))
         for item in args.get("states") or []:
             if not isinstance(item, dict) or not item.get("path") or set(item) - STATE_FIELDS:

@@ -87,9 +87,9 @@ def corrupt_message(found):
 
 def _fail_if_corrupt(kind, found, on_corrupt):
     if found["corrupt"] and on_corrupt == "fail":
+        refused = ["%s: %s" % (ip, "; ".join(r["problems"])) for ip, r in sorted(found["refused"].items())]
         raise HostStateError("%s state %s: corrupted state file: %s; fix or remove it, or read it with "
-                             "on_corrupt=reset" % (kind, found["path"], "; ".join(found["problems"] + [
-                                 "%s: %s" % (ip, "; ".join(r["problems"])) for ip, r in sorted(found["refused"].items())])),
+                             "on_corrupt=reset" % (kind, found["path"], "; ".join(found["problems"] + refused)),
                              _public(found))
 
 

@@ -226,7 +226,8 @@ def main():
         module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-except
         # Last resort: report, never a traceback on stdout (the traceback goes to -vvv only).
-        module.fail_json(msg="pmta_ledger failed on %s: %s: %s" % (module.params.get("acct_dir"), type(exc).__name__, exc),
+        module.fail_json(msg="pmta_ledger failed on %s: %s: %s"
+                         % (module.params.get("acct_dir"), type(exc).__name__, exc),
                          exception=traceback.format_exc())
     for warning in warnings:
         module.warn(warning)

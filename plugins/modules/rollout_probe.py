@@ -47,8 +47,9 @@ options:
   keys:
     description:
       - The DKIM keys the deploy copies, each C(src) (on the controller; vault-encrypted keys are decrypted
-        in memory) and C(dest) (on the host), as the role C(pmta_config) lists them (C(domain) and
-        C(selector) may be there too). Consumed by the action plugin, which sends their digests.
+        in memory) and C(dest) (on the host), as the role C(pmta_config) lists them (their other fields,
+        C(domain), C(selector) and so on, are ignored). Consumed by the action plugin, which sends their
+        digests.
     type: list
     elements: dict
     default: []
@@ -200,7 +201,8 @@ def main():
     except (KeyError, TypeError, ValueError) as exc:
         module.fail_json(msg="rollout_probe: malformed input (%s: %s)" % (type(exc).__name__, exc))
     pending = found["deploy"] + found["states"]
-    module.exit_json(changed=False, pending=pending, in_sync=not pending, deploy=found["deploy"], states=found["states"],
+    module.exit_json(changed=False, pending=pending, in_sync=not pending, deploy=found["deploy"],
+                     states=found["states"],
                      msg="nothing to roll out" if not pending else "%d thing(s) to roll out" % len(pending))
 
 

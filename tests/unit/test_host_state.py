@@ -117,11 +117,12 @@ def test_observe_ledger_check_mode_writes_nothing_then_counts_once(tmp_path):
     assert changed is False and acctgen.flatten_compact(observed["ledger"]) == exp.counts
 
 
-@pytest.mark.parametrize("bad,word", [({"days": 0}, "days"), ({"keep_days": 0}, "keep_days"),
-                                       ({"since": "22/11/2026"}, "since"),
-                                       ({"acct_columns": ["rcpt"]}, "acct_columns"),
-                                       ({"vmta_ips": {"v1": ""}}, "vmta_ips"),
-                                       ({"providers": {"nosuch": {"domains": []}}}, "providers")])
+BAD_LEDGER_OPTIONS = [({"days": 0}, "days"), ({"keep_days": 0}, "keep_days"), ({"since": "22/11/2026"}, "since"),
+                      ({"acct_columns": ["rcpt"]}, "acct_columns"), ({"vmta_ips": {"v1": ""}}, "vmta_ips"),
+                      ({"providers": {"nosuch": {"domains": []}}}, "providers"), ({"days": "7"}, "days")]
+
+
+@pytest.mark.parametrize("bad,word", BAD_LEDGER_OPTIONS)
 def test_observe_bad_ledger_options_fail_naming_the_option(tmp_path, bad, word):
     acct, _exp = _acct(tmp_path, 10)
     with pytest.raises(host_state.HostStateError) as err:
