@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The warmup state file of a PowerMTA host: its codec (load / dump / validate).
 
-Pure Python, standard library only: the ``warmup_state`` module runs it on PowerMTA hosts.
+Pure Python, standard library only: the ``host_state`` module runs it on PowerMTA hosts.
 
 The file is ``{"version": 1, "ips": {address: state}}`` with, per IP::
 

@@ -214,182 +214,29 @@ state_files:
   type: dict
 """
 
-import datetime
-import fcntl
-import os
-import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mailfleet.fleet.plugins.module_utils import ledger as lg
-from ansible_collections.mailfleet.fleet.plugins.module_utils.providers import (
-    PROVIDERS,
-    ProviderClassifier,
-)
+from ansible_collections.mailfleet.fleet.plugins.module_utils import ledger_update
+from ansible_collections.mailfleet.fleet.plugins.module_utils.ledger import LedgerError
 
-
-def _lock(module, state_dir, exclusive):
-    """Hold a lock on the state directory so that two runs never interleave (None if absent)."""
-    try:
-        fd = os.open(state_dir, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        module.fail_json(msg="cannot open state directory %s to lock it: %s"
-                         % (state_dir, exc.strerror))
-    deadline = time.time() + module.params["lock_timeout"]
-    while True:
-        try:
-            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.time() > deadline:
-                os.close(fd)
-                module.fail_json(msg="cannot lock state directory %s: another ledger run holds "
-                                     "it (waited %ss)" % (state_dir,
-                                                          module.params["lock_timeout"]))
-            time.sleep(0.2)
-
-
-def _summary(tot):
-    lines = ["%s: %d\n" % (k, tot[k]) for k in ("days",) + lg.OUTCOMES]
-    lines += ["class %s: %d\n" % (k, tot["classes"][k]) for k in lg.CLASSES]
-    return "".join(lines)
-
-
-def _validate(module):
-    p = module.params
-    if p["keep_days"] < 1:
-        module.fail_json(msg="keep_days must be at least 1 (got %s)" % p["keep_days"])
-    if p["days"] < 1:
-        module.fail_json(msg="days must be at least 1 (got %s)" % p["days"])
-    if p["since"]:
-        try:
-            datetime.datetime.strptime(p["since"], "%Y-%m-%d")
-        except ValueError:
-            module.fail_json(msg="since must be a date YYYY-MM-DD (got %r)" % p["since"])
-    if p["providers"] is not None:
-        unknown = sorted(set(p["providers"]) - set(PROVIDERS))
-        if unknown:
-            module.fail_json(msg="providers: unknown provider(s) %s (expected %s)"
-                             % (", ".join(unknown), ", ".join(PROVIDERS)))
-    if p["acct_columns"]:
-        lowered = [c.strip().lower() for c in p["acct_columns"]]
-        if "type" not in lowered or "timelogged" not in lowered:
-            module.fail_json(msg="acct_columns must name the type and timeLogged columns (got %s)"
-                             % ",".join(p["acct_columns"]))
-    bad = sorted(k for k, v in p["vmta_ips"].items() if not isinstance(v, str) or not v)
-    if bad:
-        module.fail_json(msg="vmta_ips: VMTA(s) %s need an IP address string" % ", ".join(bad))
-
-
-def run_module(module):
-    p = module.params
-    _validate(module)
-    today = datetime.datetime.utcnow().strftime("%Y-%m-%d")
-    state_dir = p["state_dir"]
-    if not module.check_mode and not os.path.isdir(state_dir):
-        try:
-            os.makedirs(state_dir, 0o750)
-        except OSError as exc:
-            module.fail_json(msg="cannot create state directory %s: %s"
-                             % (state_dir, exc.strerror))
-    lock_fd = _lock(module, state_dir, exclusive=not module.check_mode)
-    try:
-        ledger, cursor, notes = lg.load_state(state_dir, repair=not module.check_mode)
-        for note in notes:
-            module.warn(note)
-        parser = lg.RecordParser(
-            classifier=ProviderClassifier(p["providers"]) if p["providers"] else None,
-            hard_categories=p["hard_bounce_categories"], vmta_ips=p["vmta_ips"])
-        scanner = lg.AcctScanner(p["acct_dir"], patterns=p["patterns"], parser=parser,
-                                 today=today, keep_days=p["keep_days"],
-                                 extra_dirs=p["archive_dirs"],
-                                 default_columns=p["acct_columns"])
-        new_cursor, delta, file_stats = scanner.scan(cursor)
-
-        old_days = ledger["days"]
-        new_days = lg.merge_delta(_copy_days(old_days), delta)
-        lg.prune(new_days, today, p["keep_days"])
-        changed = new_days != old_days or new_cursor != lg.cursor_state(cursor)
-        if changed and not module.check_mode:
-            lg.save_state(state_dir, dict(ledger, days=new_days), new_cursor, delta)
-    except lg.LedgerError as exc:
-        module.fail_json(msg=str(exc))
-    finally:
-        if lock_fd is not None:
-            os.close(lock_fd)
-
-    for stats in file_stats:
-        if stats["status"] in ("error", "bad-header"):
-            module.warn("%s: %s" % (stats["path"], stats.get("note", stats["status"])))
-    since = p["since"] or lg.first_kept_day(today, p["days"])
-    shown = [d for d in sorted(new_days) if d >= since]
-    records = lg.delta_totals(delta)
-    before, after = lg.totals(old_days), lg.totals(new_days)
-    result = {
-        "changed": changed,
-        "ledger": lg.compact(new_days, since=since),
-        "days": shown,
-        "files": [s for s in file_stats if s["status"] != "unchanged"],
-        "files_unchanged": sum(1 for s in file_stats if s["status"] == "unchanged"),
-        "records": records,
-        "totals": after,
-        "state_files": {"ledger": os.path.join(state_dir, lg.LEDGER_FILE),
-                        "cursor": os.path.join(state_dir, lg.CURSOR_FILE)},
-    }
-    if p["by_vmta"]:
-        result["ledger_by_vmta"] = lg.by_vmta(new_days, since=since)
-    if module._diff:
-        result["diff"] = {"before_header": result["state_files"]["ledger"],
-                          "after_header": result["state_files"]["ledger"],
-                          "before": _summary(before), "after": _summary(after)}
-    module.exit_json(**result)
-
-
-def _copy_days(days):
-    """Deep copy of the ledger's nested dicts of ints (faster than copy.deepcopy)."""
-    return {day: {ip: {vmta: {prov: _copy_slot(counts) for prov, counts in by_prov.items()}
-                       for vmta, by_prov in by_vmta.items()}
-                  for ip, by_vmta in by_ip.items()}
-            for day, by_ip in days.items()}
-
-
-def _copy_slot(counts):
-    slot = dict(counts)
-    if "classes" in slot:
-        slot["classes"] = dict(slot["classes"])
-    return slot
+ARGUMENT_SPEC = ledger_update.argument_spec()
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            acct_dir=dict(type="path", default="/var/log/pmta"),
-            archive_dirs=dict(type="list", elements="path", default=[]),
-            acct_columns=dict(type="list", elements="str", default=[]),
-            patterns=dict(type="list", elements="str",
-                          default=list(lg.DEFAULT_PATTERNS)),
-            state_dir=dict(type="path", default="/var/lib/mailfleet"),
-            keep_days=dict(type="int", default=90),
-            days=dict(type="int", default=7),
-            since=dict(type="str"),
-            vmta_ips=dict(type="dict", default={}),
-            providers=dict(type="dict"),
-            hard_bounce_categories=dict(type="list", elements="str",
-                                        default=list(lg.DEFAULT_HARD_BOUNCE_CATEGORIES)),
-            by_vmta=dict(type="bool", default=False),
-            lock_timeout=dict(type="int", default=60),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
-        run_module(module)
+        result, warnings = ledger_update.update(module.params, check_mode=module.check_mode, diff=module._diff)
+    except LedgerError as exc:
+        module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-except
         # Last resort: report, never a traceback on stdout (the traceback goes to -vvv only).
         module.fail_json(msg="pmta_ledger failed on %s: %s: %s"
                          % (module.params.get("acct_dir"), type(exc).__name__, exc),
                          exception=traceback.format_exc())
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

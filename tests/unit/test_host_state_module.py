@@ -1,4 +1,4 @@
-"""mailfleet.fleet.warmup_state through a real ansible-playbook run against localhost."""
+"""mailfleet.fleet.host_state (read, write, observe) through a real ansible-playbook run against localhost."""
 import json
 import os
 import re
@@ -40,7 +40,7 @@ def run_play(tmp_path, tasks, *extra):
 
 
 def write_task(path, states):
-    return ("    - name: write\n      mailfleet.fleet.warmup_state:\n        state: write\n"
+    return ("    - name: write\n      mailfleet.fleet.host_state:\n        state: write\n"
             "        path: %s\n        states: %s\n" % (path, json.dumps(states)))
 
 
@@ -74,7 +74,7 @@ def test_write_idempotent_and_check_mode(tmp_path):
 def test_read_missing_valid_and_corrupt(tmp_path):
     path = tmp_path / "warmup-state.json"
     out = tmp_path / "out.json"
-    read = ("    - name: read\n      mailfleet.fleet.warmup_state:\n        path: %s\n%s"
+    read = ("    - name: read\n      mailfleet.fleet.host_state:\n        path: %s\n%s"
             "      register: r\n"
             "    - name: save\n      ansible.builtin.copy:\n        dest: %s\n"
             "        content: \"{{ r | to_json }}\"\n")
@@ -103,7 +103,7 @@ def test_read_missing_valid_and_corrupt(tmp_path):
 def test_read_empty_file_is_corrupt_not_absent_and_bad_ips_are_refused(tmp_path):
     path = tmp_path / "warmup-state.json"
     out = tmp_path / "out.json"
-    read = ("    - name: read\n      mailfleet.fleet.warmup_state:\n        path: %s\n        on_corrupt: %s\n"
+    read = ("    - name: read\n      mailfleet.fleet.host_state:\n        path: %s\n        on_corrupt: %s\n"
             "      register: r\n"
             "    - name: save\n      ansible.builtin.copy:\n        dest: %s\n"
             "        content: \"{{ r | to_json }}\"\n")
@@ -125,7 +125,7 @@ def test_read_unreadable_health_is_fail_closed(tmp_path):
     path = tmp_path / "health-state.json"
     out = tmp_path / "out.json"
     path.write_text('{"version": 1, "ips": {"192.0.2.10": {"standby": tr')
-    task = ("    - name: read\n      mailfleet.fleet.warmup_state:\n        kind: health\n        path: %s\n"
+    task = ("    - name: read\n      mailfleet.fleet.host_state:\n        kind: health\n        path: %s\n"
             "        on_corrupt: reset\n        ips: [192.0.2.10, 192.0.2.11, 192.0.2.12]\n"
             "        warmup_states: %s\n      register: r\n"
             "    - name: save\n      ansible.builtin.copy:\n        dest: %s\n"
