@@ -178,10 +178,12 @@ ARGUMENT_SPEC = dict(
     render=dict(type="dict", no_log=True),  # the action plugin's, never the host's
     path=dict(type="path", default="/etc/pmta/config"),
     journal=dict(type="path"),
-    keys=dict(type="list", elements="dict", default=[]),
-    key_mode=dict(type="str"),
-    key_owner=dict(type="str"),
-    key_group=dict(type="str"),
+    # DKIM key files by path and SHA-256 digest only (the action plugin never sends a key), and
+    # their mode and ownership: nothing secret, said explicitly.
+    keys=dict(type="list", elements="dict", default=[], no_log=False),
+    key_mode=dict(type="str", no_log=False),
+    key_owner=dict(type="str", no_log=False),
+    key_group=dict(type="str", no_log=False),
     states=dict(type="list", elements="dict", default=[]),
     files=dict(type="list", elements="dict", default=[]),
     state_files=dict(type="list", elements="dict", default=[]),
