@@ -2,6 +2,16 @@
 """make demo: the main jobs on inventories/demo, in a sandbox under .work/ (no root needed for the
 PowerMTA part, loopback only).
 
+0. On the first demo only: three weeks of history. For each of the 21 days before today, the
+   real plan and state steps (playbooks/validate.yml once, then steps/observe.yml,
+   steps/plan.yml and the fleet_state role's store, with mailfleet_today set to that day) plan the
+   day, and generated PowerMTA accounting of what each IP then sent (tests/unit/acctgen.py, seeded)
+   is appended to the demo hosts' accounting files before the next day is planned. Gmail defers
+   192.0.2.10 with ``421-4.7.28`` for two days (only its Gmail cap steps back); 198.51.100.20 is
+   listed on a critical DNSBL zone served by NSD on loopback (the real ``dnsbl_check`` module:
+   standby), and two days later the zone is clean (resume, a stage lower). Past days skip only
+   the deploy, the report and the metrics; a line per day shows each IP's cap and decision. The
+   marker .work/demo-services/history.json says the history is replayed; ``make clean`` resets.
 1. playbooks/warmup.yml deploys both demo PowerMTA hosts into .work/demo/<host>/ (PowerMTA
    stand-in from tests/), plans today's caps and prints them per tenant, writes the run report
    (.work/reports/latest.html) and the Prometheus textfile metrics.
@@ -25,6 +35,7 @@ Subcommands for the other entry points:
     Stop demo services left running (by the process ids they recorded), for ``make clean``.
 """
 import argparse
+import datetime
 import json
 import os
 import signal
@@ -35,6 +46,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "collections"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 
 from helpers import ansible_env, playbook_cmd  # noqa: E402
 
@@ -45,6 +57,14 @@ MARIADB_DIR = os.path.join(WORK, "mariadb")
 SERVE_PID = os.path.join(WORK, "serve.pid")
 KEYS = {"sos-expat": "demo-sos-expat-key-0123456789", "ulixai": "demo-ulixai-key-9876543210"}
 DB = {"name": "mailwizz", "user": "mailfleet_sync", "password": "demo-db-password"}
+HISTORY = os.path.join(WORK, "history.json")          # the marker: the history is replayed
+HISTORY_DIR = os.path.join(WORK, "history")
+HISTORY_DAYS = 21
+# Gmail defers 192.0.2.10 421-4.7.28 on days 9 and 10: a quarter, then a tenth of its Gmail tries
+THROTTLED = ("192.0.2.10", {9: 4, 10: 10})
+LISTED = ("198.51.100.20", 13, 15)                    # listed from day 13, clean from day 15
+SHARES = (("gmail", 0.4), ("microsoft", 0.3), ("yahoo", 0.2))   # the rest goes to "other"
+DEMO_SEED = 14
 
 
 def banner(text):
@@ -78,6 +98,8 @@ def mailwizz_standin():
 
 def main():
     os.makedirs(WORK, exist_ok=True)
+    if not os.path.exists(HISTORY):
+        replay_history(datetime.date.today())
     banner("1. Daily warmup run: plan today's caps, deploy both PowerMTA hosts safely, report")
     play("warmup.yml")
 
@@ -110,6 +132,129 @@ def main():
             show_rows(db)
     finally:
         mailwizz.stop()
+
+
+def replay_history(today):
+    """Plan the 21 days before ``today`` one by one through the real plan and state steps, with
+    generated accounting appended after each day (see the module docstring)."""
+    from standins.dns.nsd import NSDServer, find_nsd, free_port, zone_text
+    if find_nsd() is None:
+        sys.exit("demo: nsd is not installed (make system-deps as root installs it)")
+    first = today - datetime.timedelta(days=HISTORY_DAYS)
+    days = [(first + datetime.timedelta(days=n)).isoformat() for n in range(HISTORY_DAYS)]
+    banner("0. Three weeks of history, %s to %s: each day planned and stored by the real steps, then "
+           "what the IPs sent appended to the accounting files" % (days[0], days[-1]))
+    os.makedirs(HISTORY_DIR, exist_ok=True)
+    ip, listed_on, clean_on = LISTED
+    owner = ".".join(reversed(ip.split("."))) + ".bl"
+    port = free_port()
+    listing = [zone_text("rbl.test", ["%s A 127.0.0.2" % owner, '%s TXT "demo: listed for trap hits"' % owner])]
+    chunks = [(days[:listed_on], None), (days[listed_on:clean_on], listing[0]),
+              (days[clean_on:], zone_text("rbl.test", []))]
+    for number, (chunk, zone) in enumerate(chunks):
+        path = os.path.join(HISTORY_DIR, "replay-%d.yml" % number)
+        with open(path, "w") as handle:
+            handle.write(replay_playbook(chunk, days[0], port if zone else None))
+        log = os.path.join(HISTORY_DIR, "replay-%d.log" % number)
+        server = NSDServer({"rbl.test": zone}, port=port).start() if zone else None
+        try:
+            with open(log, "w") as out:
+                proc = subprocess.run(playbook_cmd(path, INVENTORY), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                      env=ansible_env(os.path.join(ROOT, ".work")))
+        finally:
+            if server is not None:
+                server.stop()
+        with open(log) as handle:
+            text = handle.read()
+        if proc.returncode != 0:
+            sys.exit("demo: replaying %s..%s failed (exit %d), see %s:\n%s" % (
+                chunk[0], chunk[-1], proc.returncode, os.path.relpath(log, ROOT), text[-4000:]))
+        with open(os.path.join(HISTORY_DIR, "days.txt")) as handle:
+            for line in handle:
+                if line[:10] in chunk:
+                    print("   " + line.rstrip())
+        print("   (ansible output: %s)" % os.path.relpath(log, ROOT), flush=True)
+    with open(HISTORY + ".tmp", "w") as handle:
+        json.dump({"first": days[0], "last": days[-1], "seed": DEMO_SEED}, handle)
+    os.replace(HISTORY + ".tmp", HISTORY)
+
+
+def replay_playbook(days, first, dns_port):
+    """The real steps for each of ``days`` in one ansible-playbook run (validation once): with
+    ``dns_port``, the DNSBL check on NSD at 127.0.0.1:dns_port decides each day's health."""
+    steps = os.path.join(ROOT, "playbooks")
+    out = ["---", "- {name: Validate, ansible.builtin.import_playbook: %s/validate.yml}" % steps]
+    for day in days:
+        out += ["- name: History day %s" % day, "  hosts: localhost", "  gather_facts: false", "  tasks:",
+                "    - {name: Plan %s, ansible.builtin.set_fact: {mailfleet_today: \"%s\"}}" % (day, day),
+                "- {name: Observe, ansible.builtin.import_playbook: %s/steps/observe.yml}" % steps]
+        if dns_port:
+            out += ["- name: DNSBL check of %s" % day, "  hosts: localhost", "  gather_facts: false",
+                    "  vars: {ansible_python_interpreter: \"{{ ansible_playbook_python }}\"}", "  tasks:",
+                    "    - name: Check every sending IP against the demo's DNS block list",
+                    "      mailfleet.fleet.dnsbl_check:",
+                    "        ips: \"{{ mailfleet_model.ips | list }}\"",
+                    "        zones: [{zone: bl.rbl.test, critical: true}]",
+                    "        nameservers: [\"127.0.0.1:%d\"]" % dns_port,
+                    "        resume_after: 1",
+                    "        previous_health:",
+                    "          ips: \"{{ mailfleet_model | mailfleet_observed(hostvars, 'health') }}\"",
+                    "      register: _demo_dnsbl",
+                    "    - name: Keep the health for the plan and for the hosts",
+                    "      ansible.builtin.set_fact:",
+                    "        mailfleet_health_planner: \"{{ _demo_dnsbl.health.ips | mailfleet_planner_health }}\"",
+                    "        mailfleet_health_by_host: >-",
+                    "          {{ mailfleet_model | mailfleet_by_host(_demo_dnsbl.health.ips) }}"]
+        out += ["- {name: Plan, ansible.builtin.import_playbook: %s/steps/plan.yml}" % steps,
+                "- name: Store the states of %s" % day, "  hosts: pmta", "  gather_facts: false", "  tasks:",
+                "    - {name: Store, ansible.builtin.include_role: {name: fleet_state, tasks_from: write}}",
+                "- name: Send %s" % day, "  hosts: localhost", "  gather_facts: false", "  tasks:",
+                "    - name: Keep the plan of %s" % day,
+                "      ansible.builtin.copy:",
+                "        content: >-",
+                "          {{ {'plan': mailfleet_plan, 'caps': mailfleet_caps, 'ips': mailfleet_model.ips} | to_json }}",
+                "        dest: %s/plan-%s.json" % (HISTORY_DIR, day),
+                "        mode: \"0644\"",
+                "    - name: Append what the IPs sent on %s to the accounting files" % day,
+                "      ansible.builtin.command: %s %s send %s %s" % (
+                    sys.executable, os.path.abspath(__file__), day, first),
+                "      changed_when: true"]
+    return "\n".join(out) + "\n"
+
+
+def send_day(day, first):
+    """Append ``day``'s generated accounting to each demo host's file, from the caps planned for
+    that day; print the day's line."""
+    import acctgen
+    with open(os.path.join(HISTORY_DIR, "plan-%s.json" % day)) as handle:
+        data = json.load(handle)
+    index = (datetime.date.fromisoformat(day) - datetime.date.fromisoformat(first)).days
+    traffic, line = {}, []
+    for ip in sorted(data["caps"]):
+        cap, dec, info = data["caps"][ip], data["plan"]["ips"][ip], data["ips"][ip]
+        gmail = cap["providers"].get("gmail")
+        line.append("%s %d%s %s" % (ip, cap["daily"], "" if gmail is None else " (gmail %d)" % gmail, dec["action"]))
+        if cap["standby"] or not cap["daily"]:
+            continue
+        rows, left = traffic.setdefault(info["host"], []), cap["daily"]
+        for prov, share in SHARES:
+            want = min(int(cap["daily"] * share), cap["providers"].get(prov, cap["daily"]))
+            left -= int(cap["daily"] * share)
+            if ip == THROTTLED[0] and index in THROTTLED[1] and prov == "gmail":
+                deferred = want // THROTTLED[1][index]
+                rows += [(ip, info["vmta"], prov, "d", want - deferred), (ip, info["vmta"], prov, "defer:0", deferred)]
+                continue
+            hard = want // 200
+            rows += [(ip, info["vmta"], prov, "d", want - hard), (ip, info["vmta"], prov, "hard", hard)]
+        rows.append((ip, info["vmta"], "other", "d", max(0, left)))
+    for host, rows in sorted(traffic.items()):
+        acct = os.path.join(ROOT, ".work", "demo", host, "var", "log", "pmta", "acct.csv")
+        os.makedirs(os.path.dirname(acct), exist_ok=True)
+        header = not os.path.exists(acct)
+        with open(acct, "a", newline="") as handle:
+            handle.write(acctgen.scripted_day(day, rows, seed=DEMO_SEED, header=header))
+    with open(os.path.join(HISTORY_DIR, "days.txt"), "a") as handle:
+        handle.write("%s  %s\n" % (day, " | ".join(line)))
 
 
 def show_rows(db):
@@ -190,8 +335,13 @@ if __name__ == "__main__":
     serve_cmd = sub.add_parser("serve")
     serve_cmd.add_argument("--ready", required=True, help="file that receives the extra-vars path")
     sub.add_parser("stop")
+    send_cmd = sub.add_parser("send")
+    send_cmd.add_argument("day")
+    send_cmd.add_argument("first")
     args = parser.parse_args()
-    if args.command == "serve":
+    if args.command == "send":
+        send_day(args.day, args.first)
+    elif args.command == "serve":
         serve(args.ready)
     elif args.command == "stop":
         stop_services()

@@ -542,3 +542,47 @@ def _bisect(cum, x):
         if x < c:
             return i
     return len(cum) - 1
+
+
+def scripted_day(day, traffic, columns=DEFAULT_COLUMNS, seed=1, header=False):
+    """CSV text of one scripted UTC day (the demo's history): ``traffic`` is
+    ``[(ip, vmta, provider, outcome, n)]`` with outcome ``d`` (delivered), ``hard`` (a hard bounce,
+    a ``b`` record without ``dlvSourceIp``: the VMTA tells the IP) or one of ``REPLIES[provider]
+    ["defer"]``'s replies by index as ``defer:I`` (a ``t`` record). Same layouts, destinations and
+    real-world replies as ``AcctGen``; deterministic for a seed. Records are spread over the day
+    from 06:00 UTC."""
+    rng = random.Random("%s:%s" % (seed, day))
+    start = datetime.datetime.strptime(day, "%Y-%m-%d") + datetime.timedelta(hours=6)
+    total = sum(item[4] for item in traffic) or 1
+    step = 16 * 3600.0 / total
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    if header:
+        writer.writerow(columns)
+    seq = 0
+    for ip, vmta, prov, outcome, n in traffic:
+        for _ in range(n):
+            when = format_time(start + datetime.timedelta(seconds=int(seq * step)), "utc")
+            seq += 1
+            domain, mx = rng.choice(DESTINATIONS[prov])
+            rcpt = "reader%d.%s@%s" % (seq, day.replace("-", ""), domain)
+            rec = {"timeLogged": when, "timeQueued": when, "orig": "news@mail.example.com", "rcpt": rcpt,
+                   "dsnMta": mx, "srcType": "smtp", "srcMta": "mailwizz.example.com (192.0.2.1)",
+                   "dlvType": "smtp", "vmta": vmta, "vmtaPool": "tenant-pool",
+                   "envId": "demo-%s-%d" % (day, seq), "jobId": "job-%s" % day}
+            token = "%08x%d" % (rng.getrandbits(32), seq)
+            if outcome == "d":
+                rec.update(type="d", dsnAction="relayed", dsnStatus="2.0.0 (success)",
+                           dsnDiag="smtp;250 2.0.0 OK", dlvSourceIp=ip)
+            elif outcome == "hard":
+                status, diag, cat = REPLIES[prov]["hard"][0][:3]
+                rec.update(type="b", dsnAction="failed", dsnStatus=status, bounceCat=cat,
+                           dsnDiag=diag.format(ip=ip, rcpt=rcpt, id=token))
+            elif outcome.startswith("defer:"):
+                status, diag, cat = REPLIES[prov]["defer"][int(outcome.split(":")[1])][:3]
+                rec.update(type="t", dsnAction="delayed", dsnStatus=status, bounceCat=cat,
+                           dsnDiag=diag.format(ip=ip, rcpt=rcpt, id=token), dlvSourceIp=ip)
+            else:
+                raise ValueError("scripted_day: unknown outcome %r" % outcome)
+            writer.writerow([rec.get(c, "") for c in columns])
+    return buf.getvalue()

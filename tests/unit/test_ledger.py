@@ -706,3 +706,28 @@ def _gzip_file(path):
     with open(path, "rb") as src, gzip.open(path + ".gz", "wb") as dst:
         shutil.copyfileobj(src, dst)
     os.unlink(path)
+
+
+def test_scripted_day_is_counted_exactly_as_scripted(tmp_path):
+    """The demo's history generator (acctgen.scripted_day): delivered, hard bounces (b records
+    attributed through the VMTA) and Gmail 421-4.7.28 deferrals land on the IP, day, provider and
+    reply class they were scripted for; the same seed gives the same bytes."""
+    traffic = [("192.0.2.10", "vmta-a", "gmail", "d", 30), ("192.0.2.10", "vmta-a", "gmail", "defer:0", 7),
+               ("192.0.2.10", "vmta-a", "microsoft", "d", 20), ("192.0.2.10", "vmta-a", "microsoft", "hard", 2),
+               ("198.51.100.20", "vmta-b", "yahoo", "d", 9), ("198.51.100.20", "vmta-b", "other", "d", 4)]
+    text = acctgen.scripted_day("2026-11-19", traffic, seed=3, header=True)
+    assert text == acctgen.scripted_day("2026-11-19", traffic, seed=3, header=True)
+    assert text != acctgen.scripted_day("2026-11-20", traffic, seed=3, header=True)
+    (tmp_path / "acct.csv").write_text(text + acctgen.scripted_day("2026-11-20", traffic[:1], seed=3), newline="")
+    run = Run(tmp_path)
+    run.scan()
+    day = "2026-11-19"
+    assert run.counts() == collections.Counter({
+        ("192.0.2.10", day, "gmail", "delivered"): 30, ("192.0.2.10", day, "gmail", "deferred"): 7,
+        ("192.0.2.10", day, "gmail", "class:rate_limited"): 7,
+        ("192.0.2.10", day, "microsoft", "delivered"): 20, ("192.0.2.10", day, "microsoft", "hard_bounce"): 2,
+        ("192.0.2.10", day, "microsoft", "class:mailbox_unknown"): 2,
+        ("198.51.100.20", day, "yahoo", "delivered"): 9, ("198.51.100.20", day, "other", "delivered"): 4,
+        ("192.0.2.10", "2026-11-20", "gmail", "delivered"): 30})
+    with pytest.raises(ValueError):
+        acctgen.scripted_day(day, [("192.0.2.10", "vmta-a", "gmail", "bounce", 1)])
