@@ -335,9 +335,9 @@ def row_regex(codes, text):
     return reply_regex(pattern, "reply pattern of %s row %r" % (codes or "any code", text))
 
 
-def _split_top(pattern, sep="|"):
-    """``pattern`` split on ``sep`` outside groups and sets."""
-    parts, depth, start, i = [], 0, 0, 0
+def _scan(pattern, i=0):
+    """(index, character, group depth after it) of ``pattern`` from ``i``, sets ``[...]`` skipped."""
+    depth = 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "[":
@@ -347,10 +347,17 @@ def _split_top(pattern, sep="|"):
             depth += 1
         elif ch == ")":
             depth -= 1
-        elif ch == sep and depth == 0:
+        yield i, ch, depth
+        i += 1
+
+
+def _split_top(pattern, sep="|"):
+    """``pattern`` split on ``sep`` outside groups and sets."""
+    parts, start = [], 0
+    for i, ch, depth in _scan(pattern):
+        if ch == sep and depth == 0:
             parts.append(pattern[start:i])
             start = i + 1
-        i += 1
     parts.append(pattern[start:])
     return parts
 
@@ -366,19 +373,9 @@ def _set_end(pattern, i):
 
 
 def _group_end(pattern, i):
-    depth = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "[":
-            i = _set_end(pattern, i)
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
+    for j, ch, depth in _scan(pattern, i):
+        if ch == ")" and depth == 0:
+            return j + 1
     raise ValueError("unbalanced group in %r" % pattern)
 
 
